@@ -1,0 +1,44 @@
+"""peprkit: performance per resource unit (PePR) for fine-tuning small image models.
+
+``import peprkit`` is light (numpy and pandas): the metric functions are re-exported
+here; the heavier modules (``plot``, ``meter``, ``data``, ``models``, ``train``,
+``sweep``, ``widgets``, ``checks``, ``bundle``, ``paper``) load on first attribute access.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from peprkit.metric import (
+    add_pepr,
+    compare_sizes,
+    normalize,
+    pareto_front,
+    pepr,
+    pepr_curve,
+    pepr_optimum,
+)
+
+__version__ = "0.1.0"
+
+_SUBMODULES = (
+    "bundle", "checks", "data", "meter", "models", "paper", "plot", "sweep", "train", "widgets",
+)
+
+__all__ = [
+    "__version__",
+    "add_pepr",
+    "compare_sizes",
+    "normalize",
+    "pareto_front",
+    "pepr",
+    "pepr_curve",
+    "pepr_optimum",
+    *_SUBMODULES,
+]
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"peprkit.{name}")
+    raise AttributeError(f"module 'peprkit' has no attribute {name!r}")
