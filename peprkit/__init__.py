@@ -1,6 +1,6 @@
 """peprkit: performance per resource unit (PePR) for fine-tuning small image models.
 
-``import peprkit`` is light (numpy and pandas): the metric functions are re-exported
+``import peprkit`` is light (numpy only): the metric functions are re-exported
 here; the heavier modules (``plot``, ``meter``, ``data``, ``models``, ``train``,
 ``sweep``, ``widgets``, ``checks``, ``bundle``, ``paper``) load on first attribute access.
 """

@@ -14,11 +14,11 @@ from types import ModuleType
 def did_you_mean(value: str, options: Iterable[str], n: int = 3) -> str:
     """A ``" Did you mean: a, b?"`` suffix for error messages ('' when nothing is close).
 
-    >>> did_you_mean("resnet81", ["resnet18", "resnet50", "vgg13"])
-    ' Did you mean: resnet18?'
+    >>> did_you_mean("brestmnist", ["breastmnist", "pathmnist", "dermamnist"])
+    ' Did you mean: breastmnist?'
     """
     options = list(options)
-    matches = difflib.get_close_matches(str(value), options, n=n, cutoff=0.6)
+    matches = difflib.get_close_matches(str(value), options, n=n, cutoff=0.8)
     if not matches:
         lowered = str(value).lower()
         matches = [o for o in options if lowered and lowered in o.lower()][:n]

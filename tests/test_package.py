@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("torch", "timm", "medmnist", "matplotlib", "scipy", "pynvml", "ipywidgets", "otter")
+HEAVY = ("pandas", "torch", "timm", "medmnist", "matplotlib", "scipy", "pynvml", "ipywidgets", "otter")
 
 
 def test_import_peprkit_is_light():

@@ -1,0 +1,189 @@
+"""peprkit.plot: each plot renders with Agg to a PNG and carries the expected artists."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
+from scipy.stats import mannwhitneyu  # noqa: E402
+
+from peprkit import plot  # noqa: E402
+from peprkit.examples import example_results  # noqa: E402
+from peprkit.metric import add_pepr, pareto_front  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures(monkeypatch):
+    def no_show(*args, **kwargs):
+        raise AssertionError("plot functions must not call plt.show()")
+
+    monkeypatch.setattr(plt, "show", no_show)
+    yield
+    plt.close("all")
+
+
+def _save(ax, tmp_path, name):
+    path = tmp_path / f"{name}.png"
+    ax.figure.savefig(path, dpi=50)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return path
+
+
+def _texts(ax):
+    return [t.get_text() for t in ax.texts]
+
+
+def test_profile(tmp_path):
+    ax = plot.profile()
+    _save(ax, tmp_path, "profile")
+    assert ax.collections, "filled contours expected"
+    assert len(ax.figure.axes) == 2  # the plot and its colour bar
+    assert ax.figure.axes[1].get_ylabel() == "PePR = P / (1 + R)"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("Normalised resource, R", "Performance, P")
+    fig, given = plt.subplots()
+    assert plot.profile(ax=given) is given
+
+
+def test_pareto(tmp_path):
+    df = example_results()
+    ax = plot.pareto(df, performance="test_acc", resource="energy_kwh", label="model")
+    _save(ax, tmp_path, "pareto")
+    front = pareto_front(df["test_acc"], df["energy_kwh"]).to_numpy()
+    (line,) = ax.lines
+    assert len(line.get_xdata()) == front.sum() >= 2
+    assert np.all(np.diff(line.get_xdata()) >= 0)  # joined in order of R
+    np.testing.assert_allclose(sorted(line.get_ydata()), sorted(df.loc[front, "test_acc"]))
+    dots = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert len(dots) == 1 and len(dots[0].get_offsets()) == (~front).sum()
+    assert sorted(_texts(ax)) == sorted(df["model"])  # <= 20 points: every point labelled
+    assert ax.get_title() == "Pareto front: test_acc vs energy_kwh (synthetic data)"
+    assert "min-max normalised" in ax.get_xlabel()
+    assert len(ax.figure.axes) == 2  # PePR colour bar behind the points
+
+
+def test_pareto_labels_only_the_front_for_many_points_and_unmarked_real_data():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"acc": rng.uniform(0.5, 0.9, 40), "kwh": rng.uniform(0, 5, 40),
+                       "name": [f"m{i}" for i in range(40)], "synthetic": False})
+    ax = plot.pareto(df, performance="acc", resource="kwh", label="name")
+    front = pareto_front(df["acc"], df["kwh"] / 5)
+    assert sorted(_texts(ax)) == sorted(df.loc[front, "name"])
+    assert ax.get_title() == "Pareto front: acc vs kwh"
+    ax = plot.pareto(add_pepr(df, performance="acc", resources={"e": "kwh"}),
+                     performance="acc", resource="kwh_norm", normalize_resource=False)
+    assert "as given" in ax.get_xlabel()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"performance": "acc", "resource": "kwh", "label": "nope"},
+         r"`label` names column 'nope', which is not in the table"),
+        ({"performance": "pct", "resource": "kwh"},
+         r"`df\['pct'\]` must lie in \[0, 1\], got 80.0 at position 0"),
+        ({"performance": "acc", "resource": "neg"},
+         r"`df\['neg'\]` must be >= 0, got -1.0 at position 0"),
+    ],
+)
+def test_pareto_rejects_bad_input(kwargs, match):
+    df = pd.DataFrame({"acc": [0.8, 0.9], "pct": [80.0, 90.0], "kwh": [1.0, 2.0],
+                       "neg": [-1.0, 1.0]})
+    with pytest.raises(ValueError, match=match):
+        plot.pareto(df, **kwargs)
+
+
+def test_versus_params(tmp_path):
+    df = add_pepr(example_results(), performance="test_acc", resources={"e": "energy_kwh"})
+    ax = plot.versus_params(df, score="pepr_e")
+    _save(ax, tmp_path, "versus_params")
+    (dots,) = [c for c in ax.collections if isinstance(c, PathCollection)]
+    np.testing.assert_allclose(dots.get_offsets()[:, 0], np.log10(df["num_params"]))
+    median = np.log10(df["num_params"].median())
+    (span,) = ax.patches  # the shaded at-or-under-median region
+    x0, x1 = span.get_x(), span.get_x() + span.get_width()
+    assert x0 < np.log10(df["num_params"].min()) and x1 == pytest.approx(median)
+    assert any("at or under median" in t for t in ax.get_legend_handles_labels()[1])
+    assert sum(t.startswith("median ") for t in _texts(ax)) == 2
+    assert ax.get_title() == "pepr_e vs model size (synthetic data)"
+    assert ax.get_xlabel() == "Number of parameters (log$_{10}$)"
+
+
+@pytest.mark.parametrize(
+    ("df", "match"),
+    [
+        (pd.DataFrame({"s": [0.5, 0.6], "num_params": [10, 0]}),
+         r"`df\['num_params'\]` must be > 0 \(its log10 is plotted\), got 0.0 at position 1; drop"),
+        (pd.DataFrame({"s": [0.5, 0.6], "num_params": [-10, 10]}),
+         r"`df\['num_params'\]` must be >= 0, got -10.0 at position 0; parameter counts"),
+        (pd.DataFrame({"s": [np.nan, 0.6], "num_params": [10, 10]}),
+         r"`df\['s'\]` must be finite, got nan at position 0; drop or fill"),
+        (pd.DataFrame({"s": [], "num_params": []}), r"`df` has no rows; pass at least one model"),
+        (pd.DataFrame({"s": [0.5]}), r"`params` names column 'num_params', which is not"),
+    ],
+)
+def test_versus_params_rejects_bad_input(df, match):
+    with pytest.raises(ValueError, match=match):
+        plot.versus_params(df, score="s")
+
+
+def test_groups_two_and_three(tmp_path):
+    a, b, c = [0.84, 0.86, 0.88, 0.9], [0.70, 0.72, 0.75, 0.71], [0.8, 0.82, 0.79, 0.85]
+    ax = plot.groups({"pretrained": a, "scratch": b}, ylabel="test accuracy")
+    _save(ax, tmp_path, "groups")
+    expected = mannwhitneyu(a, b, alternative="two-sided").pvalue
+    assert _texts(ax) == [f"p={expected:.3f}"]
+    assert sum(isinstance(c_, PolyCollection) for c_ in ax.collections) == 2  # violin bodies
+    assert len(ax.lines) == 1  # the bracket
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["pretrained\n(n=4)", "scratch\n(n=4)"]
+    assert ax.get_ylabel() == "test accuracy"
+
+    rng = np.random.default_rng(0)
+    ax = plot.groups({"100%": rng.normal(0.9, 0.01, 30), "10%": rng.normal(0.7, 0.01, 30),
+                      "1%": c})
+    assert len(ax.texts) == 2 and ax.texts[0].get_text() == "p<0.001"
+    assert len(ax.lines) == 2  # one bracket per comparison with the first group
+    assert "vs '100%'" in ax.get_title()
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({"only": [0.5, 0.6]}, r"`data` must be a dict of at least two groups, got dict with 1"),
+        ([0.5, 0.6], r"`data` must be a dict of at least two groups, got list with 0 group"),
+        ({"a": [0.5], "b": []}, r"group 'b' in `data` must hold finite numbers, got 0 values"),
+        ({"a": [0.5, np.nan], "b": [0.4]}, r"group 'a' in `data` must hold finite numbers"),
+    ],
+)
+def test_groups_rejects_bad_input(data, match):
+    with pytest.raises(ValueError, match=match):
+        plot.groups(data)
+
+
+def test_curve(tmp_path):
+    acc = [0.62, 0.74, 0.80, 0.83, 0.845, 0.85, 0.855, 0.857, 0.858, 0.86]
+    energy = np.cumsum(np.full(10, 0.0006))  # equal energy per epoch: R = 0, 1/9, ..., 1
+    ax = plot.curve(acc, energy)
+    _save(ax, tmp_path, "curve")
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels[:2] == ["performance, P", "PePR = P / (1 + R)"]
+    assert labels[2] == f"P_ePRc* = {0.74 / (1 + 1 / 9):.3f} (step 2)"
+    perf, score, marker = ax.lines[0], ax.lines[1], ax.lines[-1]
+    np.testing.assert_allclose(perf.get_ydata(), acc)
+    np.testing.assert_allclose(score.get_ydata(), [a / (1 + i / 9) for i, a in enumerate(acc)])
+    np.testing.assert_allclose(marker.get_xydata(), [[1 / 9, 0.74 / (1 + 1 / 9)]])
+    assert _texts(ax) == [str(i) for i in range(1, 11)]  # step labels
+    assert ax.get_xlabel() == "Normalised resource, R"
+    ax = plot.curve(acc, energy, steps=np.arange(0, 10), resource_range=(0.0, 0.1))
+    peak = int(np.argmax(np.array(acc) / (1 + energy / 0.1)))  # a wider range moves the peak
+    assert peak > 1 and ax.get_legend_handles_labels()[1][2].endswith(f"(step {peak})")
+
+
+def test_curve_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"`performance` must lie in \[0, 1\], got 85.0"):
+        plot.curve([85.0, 90.0], [1.0, 2.0])
