@@ -1,0 +1,12 @@
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "q2"
+points = 2
+
+@test_case(points=None, hidden=False)
+def test_q2(p_value, pretrained_acc, scratch_acc):
+    from peprkit import checks
+    checks.lesson04.q2(p_value, pretrained_acc, scratch_acc)
+

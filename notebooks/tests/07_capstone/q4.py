@@ -1,0 +1,12 @@
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "q4"
+points = 2
+
+@test_case(points=None, hidden=False)
+def test_q4(choice, table, ENERGY_BUDGET_KWH, MEMORY_BUDGET_GB, yearly_co2_kg, INTENSITY):
+    from peprkit import checks
+    checks.lesson07.q4(choice, table, energy_budget_kwh=ENERGY_BUDGET_KWH, memory_budget_gb=MEMORY_BUDGET_GB, yearly_co2_kg=yearly_co2_kg, intensity_g_per_kwh=INTENSITY)
+

@@ -1,0 +1,177 @@
+"""CI checks of the graded course, for every master found in notebooks/source/.
+
+For each lesson one ``peprkit grade`` batch (quick mode) grades three notebooks built from
+its master: the solutions (which is also the master's top-to-bottom run: no cell may
+raise), the blank student notebook, and a half-right one. Pretrained weights cannot be
+downloaded here, so :func:`peprkit.authoring.offline_env` writes stand-in weight files
+for the quick-mode models (``QUICK_MODELS``) and points ``PEPRKIT_WEIGHTS_DIR`` at them;
+real BreastMNIST is used when ``PEPRKIT_DATA_DIR`` (or ../shared/data) has it, synthetic
+data otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("otter")
+nbformat = pytest.importorskip("nbformat")
+
+from peprkit import authoring, grading  # noqa: E402
+
+MASTERS = authoring.masters()
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+HALF_RIGHT_LESSON = "01"
+_GRADES: dict[str, object] = {}
+
+
+@pytest.fixture(scope="session")
+def course_env(tmp_path_factory) -> dict[str, str]:
+    """Offline quick-mode environment: stand-in weights, isolated caches, real data if any."""
+    pytest.importorskip("timm")
+    data_dir = os.environ.get("PEPRKIT_DATA_DIR")
+    if not data_dir and (SHARED_DATA / "breastmnist.npz").is_file():
+        data_dir = str(SHARED_DATA)
+    return authoring.offline_env(tmp_path_factory.mktemp("course"), data_dir)
+
+
+def half_right(solution, blank):
+    """The solutions notebook with the first half of its answer cells left blank."""
+    nb = nbformat.read(solution, as_version=4)
+    blanks = {c["id"]: c["source"] for c in nbformat.read(blank, as_version=4).cells
+              if "otter_answer_cell" in c.metadata.get("tags", []) and c.cell_type == "code"}
+    answers = [c for c in nb.cells if c.get("id") in blanks]
+    for cell in answers[: (len(answers) + 1) // 2]:
+        cell["source"] = blanks[cell["id"]]
+    return nb
+
+
+def lesson_grades(master: Path, course_env, tmp_path_factory):
+    """One grading batch per lesson (cached): the solutions and the blank notebook, plus a
+    half-right one for the lesson of :data:`HALF_RIGHT_LESSON` (one is enough to show
+    partial credit; each notebook costs a full quick run)."""
+    if master.stem not in _GRADES:
+        folder = tmp_path_factory.mktemp(master.stem)
+        out = authoring.run_assign(master, folder / "assign")
+        solution = shutil.copy(out / "autograder" / master.name, folder / "solution.ipynb")
+        blank = shutil.copy(out / "student" / master.name, folder / "blank.ipynb")
+        batch = [solution, blank]
+        if master.stem.startswith(HALF_RIGHT_LESSON):
+            nbformat.write(half_right(solution, blank), folder / "half.ipynb")
+            batch.append(folder / "half.ipynb")
+        _GRADES[master.stem] = grading.grade(
+            batch, lesson=master.stem, source_dir=master.parent, jobs=2, env=course_env,
+            timeout_s=900, cell_timeout_s=240, resume=False)
+    return _GRADES[master.stem]
+
+
+def _auto(grades, name):
+    return grades[(grades["submission"].str.endswith(name)) & (grades["status"] != "manual")]
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=[m.stem for m in MASTERS])
+def test_master_runs_clean_and_solutions_score_full_marks(master, course_env, tmp_path_factory):
+    grades = lesson_grades(master, course_env, tmp_path_factory)
+    solution = _auto(grades, "solution.ipynb")
+    assert len(solution) > 0, f"{master.stem} has no auto-graded question"
+    assert (solution["status"] == "graded").all(), solution[["question", "status", "message"]]
+    assert (solution["points"] == solution["max_points"]).all(), solution[["question", "message"]]
+    assert (solution["cell_errors"] == 0).all(), "a cell of the solutions notebook raised"
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=[m.stem for m in MASTERS])
+def test_blank_student_notebook_scores_zero(master, course_env, tmp_path_factory):
+    blank = _auto(lesson_grades(master, course_env, tmp_path_factory), "blank.ipynb")
+    assert (blank["status"] == "graded").all(), blank[["question", "status", "message"]]
+    assert (blank["points"] == 0).all(), blank[["question", "points"]]
+    assert blank["message"].str.len().gt(0).all(), "a failed question should say why"
+
+
+def test_half_right_notebook_scores_in_between(course_env, tmp_path_factory):
+    master = authoring.find_master(HALF_RIGHT_LESSON)
+    half = _auto(lesson_grades(master, course_env, tmp_path_factory), "half.ipynb")
+    assert half["question"].nunique() >= 2
+    assert 0 < half["points"].sum() < half["max_points"].sum(), half[["question", "points"]]
+
+
+def test_student_notebooks_match_their_masters():
+    assert authoring.check() == []
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=[m.stem for m in MASTERS])
+def test_student_notebook_follows_the_conventions(master):
+    student = authoring.NOTEBOOKS_DIR / master.name
+    nb = nbformat.read(student, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "outputs committed"
+    assert not any("otter" in c.source or "grader." in c.source for c in code), "otter cell"
+    assert authoring.colab_url(master.stem) in nb.cells[0].source, "no Colab badge on top"
+    assert "google.colab" in code[0].source and authoring.RELEASE_TAG in code[0].source
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and "PEPRKIT_QUICK" in params[0].source
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "Estimated time" in text and "Summary" in text
+    assert any(manual for _, _, manual in grading._question_configs(master)), "no manual question"
+    assert (authoring.NOTEBOOKS_DIR / "tests" / master.stem).is_dir()
+
+
+def test_public_tests_leave_hidden_cases_out(tmp_path):
+    master = authoring.find_master("01")
+    out = authoring.run_assign(master, tmp_path / "assign")
+    hidden = (out / "autograder" / "tests" / "q1.py").read_text()
+    public = (authoring.NOTEBOOKS_DIR / "tests" / master.stem / "q1.py").read_text()
+    assert "hidden=True" in hidden and "hidden=True" not in public
+    assert "test_q1_hidden" not in (authoring.NOTEBOOKS_DIR / master.name).read_text()
+
+
+def test_find_master_accepts_number_or_name_and_names_the_fix():
+    master = authoring.find_master("1")
+    assert authoring.find_master("01") == master == authoring.find_master(master.stem)
+    with pytest.raises(ValueError, match=r"lesson='99' matches no master notebook.*use one of"):
+        authoring.find_master("99")
+
+
+def test_header_comes_from_one_setting(monkeypatch):
+    monkeypatch.setattr(authoring, "REPO_URL", "https://github.com/someone/fork")
+    monkeypatch.setattr(authoring, "RELEASE_TAG", "v9.9.9")
+    sources = "\n".join(src for _, src in authoring.header_sources("01_pepr_metric"))
+    assert "github/someone/fork/blob/v9.9.9/notebooks/01_pepr_metric.ipynb" in sources
+    assert "git+https://github.com/someone/fork@v9.9.9" in sources
+    assert "peprkit/peprkit" not in sources
+
+
+def test_normalized_master_is_idempotent_and_clears_outputs():
+    master = authoring.find_master("01")
+    nb = nbformat.read(master, as_version=4)
+    body = [c for c in nb.cells if c.cell_type == "code" and not c.metadata.get("tags")]
+    body[0]["outputs"] = [nbformat.v4.new_output("stream", text="x")]
+    once = authoring.normalized_master(nb, master.stem)
+    twice = authoring.normalized_master(once, master.stem)
+    assert nbformat.writes(once) == nbformat.writes(twice)
+    assert all(not c.get("outputs") for c in once.cells if c.cell_type == "code")
+    tags = [c.metadata.get("tags", []) for c in once.cells[:4]]
+    assert all(authoring.HEADER_TAG in t for t in tags)
+
+
+def test_check_reports_a_hand_edited_student_notebook_and_a_stale_one(tmp_path):
+    master = authoring.find_master("01")
+    (tmp_path / "source").mkdir()
+    shutil.copy(master, tmp_path / "source")
+    notebooks = tmp_path / "notebooks"
+    tests = authoring.NOTEBOOKS_DIR / "tests" / master.stem
+    shutil.copytree(tests, notebooks / "tests" / master.stem)
+    nb = json.loads((authoring.NOTEBOOKS_DIR / master.name).read_text())
+    nb["cells"][-1]["source"] = ["edited by hand"]
+    (notebooks / master.name).write_text(json.dumps(nb))
+    (notebooks / "99_orphan.ipynb").write_text("{}")
+    problems = authoring.check(tmp_path / "source", notebooks)
+    assert any(p.endswith("01_pepr_metric.ipynb: differs from what its master generates")
+               for p in problems), problems
+    assert any("99_orphan.ipynb: student notebook without a master" in p for p in problems)
+    (notebooks / master.name).unlink()
+    assert any(p.endswith("01_pepr_metric.ipynb: missing")
+               for p in authoring.check(tmp_path / "source", notebooks))
