@@ -187,3 +187,31 @@ def test_curve(tmp_path):
 def test_curve_rejects_bad_input():
     with pytest.raises(ValueError, match=r"`performance` must lie in \[0, 1\], got 85.0"):
         plot.curve([85.0, 90.0], [1.0, 2.0])
+
+
+def test_history_bars_images(tmp_path):
+    h = pd.DataFrame({"epoch": [1, 2, 3], "test_acc": [0.5, 0.7, 0.8],
+                      "energy_kwh": [0.001, 0.002, 0.003]})
+    ax = plot.history(h, "energy_kwh", ylabel="kWh")
+    assert ax.get_ylabel() == "kWh" and len(ax.get_lines()) == 1
+    with pytest.raises(ValueError, match="'val_acc', which is not in the table"):
+        plot.history(h, ["val_acc"])
+    ax = plot.bars(pd.Series({"Poland": 615.0, "Norway": 31.0, "France": 44.0}),
+                   xlabel="g CO2eq per kWh")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Norway", "France", "Poland"]
+    assert len(ax.patches) == 3
+    with pytest.raises(ValueError, match="`values` must be finite"):
+        plot.bars({"a": float("nan")})
+    with pytest.raises(ValueError, match="`values` is empty"):
+        plot.bars({})
+    axes = plot.images(np.zeros((5, 3, 8, 8), dtype="uint8"), np.array([[0], [1], [0], [1], [0]]),
+                       class_names=["benign", "malignant"], n=5, ncols=4, title="grid")
+    assert axes.shape == (2, 4)
+    assert [ax.get_title() for ax in axes.flat][:5] == ["benign", "malignant", "benign",
+                                                         "malignant", "benign"]
+    assert sum(bool(ax.images) for ax in axes.flat) == 5
+    axes.flat[0].figure.savefig(tmp_path / "grid.png")
+    with pytest.raises(ValueError, match="`n` must be a positive integer"):
+        plot.images(np.zeros((2, 8, 8)), [0, 1], n=0)
+    with pytest.raises(ValueError, match=r"got shape \(8, 8\)"):
+        plot.images(np.zeros((8, 8)), [0])
