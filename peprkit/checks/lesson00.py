@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from peprkit.checks._part2 import answered, close, number
+from peprkit.checks._common import answered, close, number
 
 #: Joules in one kilowatt-hour (1000 W for 3600 s).
 J_PER_KWH = 3.6e6

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peprkit.checks._part2 import answered, close, number, same
+from peprkit.checks._common import answered, close, number, same
 from peprkit.metric import add_pepr, normalize, pepr
 
 # Inputs the learner's functions are tried on (the hidden tests use others).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from peprkit.checks._part2 import close, number
+from peprkit.checks._common import close, number
 from peprkit.meter.carbon import co2_g
 
 

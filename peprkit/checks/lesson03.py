@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peprkit.checks._part2 import answered, close, number
+from peprkit.checks._common import answered, close, number
 from peprkit.metric import pepr_optimum
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peprkit.checks._part2 import close, number
+from peprkit.checks._common import close, number
 
 
 def energy_to_reach(history: pd.DataFrame, target: float) -> float:

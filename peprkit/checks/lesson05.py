@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peprkit.checks._part2 import answered, model_name, same, values
+from peprkit.checks._common import answered, model_name, same, values
 from peprkit.metric import add_pepr
 from peprkit.paper import RESOURCES
 

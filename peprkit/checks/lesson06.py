@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from peprkit.checks._part2 import answered, same, values
+from peprkit.checks._common import answered, same, values
 from peprkit.paper import PAPER_MEDIAN_PARAMS, compare_by_experiment, paper_pepr
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peprkit.checks._part2 import answered, close, columns, model_name, number, same
+from peprkit.checks._common import answered, close, columns, model_name, number, same
 from peprkit.metric import pareto_front
 
 #: Columns the capstone's table must have.

@@ -1,4 +1,4 @@
-"""Small helpers shared by the self-checks of lessons 04-07 (hints, never answers)."""
+"""Small helpers shared by the lessons' self-checks (hints, never answers)."""
 
 from __future__ import annotations
 
