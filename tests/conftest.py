@@ -23,22 +23,20 @@ def _is_local(address) -> bool:
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
     """Fail any attempt to open a non-loopback connection (tests never touch the network)."""
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
 
-    def guarded(self, address):
-        if not _is_local(address):
-            raise RuntimeError(f"network access attempted in a test: {address!r}")
-        return real_connect(self, address)
+    def refuse_remote(real, address_at):
+        def guarded(*args, **kwargs):
+            address = args[address_at]
+            if not _is_local(address):
+                raise RuntimeError(f"network access attempted in a test: {address!r}")
+            return real(*args, **kwargs)
 
-    def guarded_ex(self, address):
-        if not _is_local(address):
-            raise RuntimeError(f"network access attempted in a test: {address!r}")
-        return real_connect_ex(self, address)
+        return guarded
 
-    monkeypatch.setattr(socket.socket, "connect", guarded)
-    monkeypatch.setattr(socket.socket, "connect_ex", guarded_ex)
-    monkeypatch.setattr(socket, "create_connection", lambda address, *a, **k: guarded(None, address))
+    for owner, name, address_at in ((socket.socket, "connect", 1),
+                                    (socket.socket, "connect_ex", 1),
+                                    (socket, "create_connection", 0)):
+        monkeypatch.setattr(owner, name, refuse_remote(getattr(owner, name), address_at))
     yield
 
 

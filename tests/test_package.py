@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
+import tomllib
+
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("pandas", "torch", "timm", "medmnist", "matplotlib", "scipy", "pynvml", "ipywidgets", "otter")
+HEAVY = ("pandas", "torch", "timm", "medmnist", "matplotlib", "scipy", "pynvml", "ipywidgets",
+         "otter")
 
 
 def test_import_peprkit_is_light():

@@ -56,3 +56,19 @@ def test_did_you_mean_and_optional_import():
     assert did_you_mean("zzz", ["breastmnist"]) == ""
     with pytest.raises(ImportError, match=r"pip install 'peprkit\[train\]'"):
         optional_import("no_such_module_xyz", extra="train")
+
+
+def test_network_guard_refuses_remote_but_not_loopback():
+    import socket
+
+    with pytest.raises(RuntimeError, match="network access attempted"):
+        socket.create_connection(("192.0.2.1", 80), timeout=1)
+    sock = socket.socket()
+    with pytest.raises(RuntimeError, match="network access attempted"):
+        sock.connect(("192.0.2.1", 80))
+    sock.close()
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    socket.create_connection(server.getsockname(), timeout=1).close()
+    server.close()
