@@ -193,8 +193,8 @@ def grade_one(
 ) -> Graded:
     """Grade one notebook: points, status and message per auto-graded question.
 
-    Never raises for a bad submission: a notebook that cannot be read, crashes otter or
-    runs past ``timeout_s`` scores 0 on every auto-graded question with status
+    Never raises for a bad submission: a notebook that cannot be read, crashes otter twice
+    or runs past ``timeout_s`` scores 0 on every auto-graded question with status
     ``error`` or ``timeout`` and a message saying why.
     """
     with tempfile.TemporaryDirectory(prefix="peprkit-grade-") as tmp:
@@ -206,17 +206,23 @@ def grade_one(
         cmd = [sys.executable, "-m", "peprkit.grading", str(cell_timeout_s), "run",
                "-a", str(autograder.zip_path), "-o", str(tmp), "--no-logo",
                "--pickle-results", str(notebook)]
-        proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        try:
-            log, _ = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # otter and its kernel
-            proc.communicate()
-            return _failed(autograder.questions, "timeout",
-                           f"grading stopped after {timeout_s:g} s (whole notebook)")
         results = tmp / "results.json"
-        if not results.is_file():
+        # otter itself (not the submission) fails now and then, e.g. a kernel that does not
+        # start in time on a busy machine: such a run leaves no results, so try once more
+        for _attempt in range(2):
+            proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True,
+                                    start_new_session=True)
+            try:
+                log, _ = proc.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)  # otter and its kernel
+                proc.communicate()
+                return _failed(autograder.questions, "timeout",
+                               f"grading stopped after {timeout_s:g} s (whole notebook)")
+            if results.is_file():
+                break
+        else:
             tail = "\n".join(log.strip().splitlines()[-5:])
             return _failed(autograder.questions, "error", f"otter could not grade it: {tail}")
         tests = json.loads(results.read_text()).get("tests", [])

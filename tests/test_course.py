@@ -78,7 +78,8 @@ def test_master_runs_clean_and_solutions_score_full_marks(master, course_env, tm
     grades = lesson_grades(master, course_env, tmp_path_factory)
     solution = _auto(grades, "solution.ipynb")
     assert len(solution) > 0, f"{master.stem} has no auto-graded question"
-    assert (solution["status"] == "graded").all(), solution[["question", "status", "message"]]
+    why = solution[["question", "status", "message"]].to_dict("records")
+    assert (solution["status"] == "graded").all(), why
     assert (solution["points"] == solution["max_points"]).all(), solution[["question", "message"]]
     assert (solution["cell_errors"] == 0).all(), "a cell of the solutions notebook raised"
 

@@ -277,3 +277,31 @@ def test_cli_passes_options_and_prints_totals(tmp_path, monkeypatch, capsys):
     assert seen["submissions"] == ["a.ipynb", "b.ipynb"] and seen["lesson"] == "01"
     assert seen["cell_timeout_s"] == 5 and seen["jobs"] == 2
     assert seen["quick"] is False and seen["resume"] is False and seen["out"] == "g.csv"
+
+
+def test_an_otter_crash_is_retried_once(tiny, tmp_path, monkeypatch):
+    """A run that leaves no results (otter failed, not the submission) is tried again."""
+    root, solution, _ = tiny
+    autograder = grading.build_autograder(root / "source" / "01_tiny.ipynb", tmp_path / "ag")
+    real_popen = grading.subprocess.Popen
+    calls = []
+
+    def flaky_popen(cmd, **kwargs):
+        calls.append(cmd)
+        if len(calls) == 1:  # the first run crashes before writing results
+            return real_popen([grading.sys.executable, "-c", "print('kernel died')"], **kwargs)
+        return real_popen(cmd, **kwargs)
+
+    monkeypatch.setattr(grading.subprocess, "Popen", flaky_popen)
+    graded = grading.grade_one(solution, autograder, timeout_s=300, cell_timeout_s=30)
+    assert len(calls) == 2
+    assert {status for _, status, _ in graded.scores.values()} == {"graded"}
+
+    calls.clear()
+    monkeypatch.setattr(grading.subprocess, "Popen", lambda cmd, **kwargs: flaky_popen(
+        [grading.sys.executable, "-c", "print('kernel died')"], **kwargs))
+    graded = grading.grade_one(solution, autograder, timeout_s=300, cell_timeout_s=30)
+    assert len(calls) == 2
+    for points, status, message in graded.scores.values():
+        assert (points, status) == (0.0, "error")
+        assert "otter could not grade it" in message and "kernel died" in message
