@@ -51,10 +51,18 @@ def isolated_env(tmp_path_factory, monkeypatch):
     yield
 
 
-@pytest.fixture
-def breastmnist_path() -> Path:
-    """The real BreastMNIST file from PEPRKIT_DATA_DIR or ../shared/data; skip when absent."""
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path | None:
+    """The folder holding the real BreastMNIST: PEPRKIT_DATA_DIR or ../shared/data, else None."""
     for folder in (os.environ.get("PEPRKIT_DATA_DIR"), SHARED_DATA):
         if folder and (Path(folder) / "breastmnist.npz").is_file():
-            return Path(folder) / "breastmnist.npz"
-    pytest.skip("real BreastMNIST not available (set PEPRKIT_DATA_DIR)")
+            return Path(folder)
+    return None
+
+
+@pytest.fixture
+def breastmnist_path(real_data_dir) -> Path:
+    """The real BreastMNIST file; the test is skipped when it is absent."""
+    if real_data_dir is None:
+        pytest.skip("real BreastMNIST not available (set PEPRKIT_DATA_DIR)")
+    return real_data_dir / "breastmnist.npz"

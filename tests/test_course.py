@@ -12,7 +12,6 @@ data otherwise.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -24,19 +23,15 @@ nbformat = pytest.importorskip("nbformat")
 from peprkit import authoring, grading  # noqa: E402
 
 MASTERS = authoring.masters()
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 HALF_RIGHT_LESSON = "01"
 _GRADES: dict[str, object] = {}
 
 
 @pytest.fixture(scope="session")
-def course_env(tmp_path_factory) -> dict[str, str]:
+def course_env(tmp_path_factory, real_data_dir) -> dict[str, str]:
     """Offline quick-mode environment: stand-in weights, isolated caches, real data if any."""
     pytest.importorskip("timm")
-    data_dir = os.environ.get("PEPRKIT_DATA_DIR")
-    if not data_dir and (SHARED_DATA / "breastmnist.npz").is_file():
-        data_dir = str(SHARED_DATA)
-    return authoring.offline_env(tmp_path_factory.mktemp("course"), data_dir)
+    return authoring.offline_env(tmp_path_factory.mktemp("course"), real_data_dir)
 
 
 def half_right(solution, blank):
