@@ -1,6 +1,6 @@
 """Where peprkit looks for files on disk, in one order everywhere.
 
-The order (DESIGN.md): explicit argument, ``PEPRKIT_BUNDLE`` (or the bundle chosen
+The order: explicit argument, ``PEPRKIT_BUNDLE`` (or the bundle chosen
 with ``peprkit bundle use``), ``PEPRKIT_DATA_DIR`` / ``PEPRKIT_WEIGHTS_DIR``, the
 repository's ``data/`` folder, the library's own cache, then the network if allowed
 (the network step belongs to the caller).
@@ -13,10 +13,13 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from peprkit import _manifest
+
 Kind = Literal["datasets", "weights", "results"]
 
 #: Environment variable naming a workshop bundle folder.
 BUNDLE_ENV = "PEPRKIT_BUNDLE"
+_BUNDLE_LABEL = f"bundle ({BUNDLE_ENV})"
 _DIR_ENV = {
     "datasets": "PEPRKIT_DATA_DIR",
     "weights": "PEPRKIT_WEIGHTS_DIR",
@@ -32,22 +35,37 @@ def repo_data_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "data"
 
 
+def source_tree() -> Path | None:
+    """The root of the source checkout peprkit runs from, or None for an installed wheel.
+
+    A checkout is recognised by the ``pyproject.toml`` beside the ``data/`` folder of
+    :func:`repo_data_dir` (the notebooks, benchmarks and tests live there too).
+    """
+    root = repo_data_dir().parent
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def _user_dir(env: str, xdg: str, fallback: str) -> Path:
+    """``$env`` if set, else ``$xdg/peprkit``, else ``~/<fallback>/peprkit``."""
+    explicit = os.environ.get(env)
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(os.environ.get(xdg) or Path.home() / fallback) / "peprkit"
+
+
 def config_dir() -> Path:
     """peprkit's per-user config folder (``PEPRKIT_CONFIG_DIR`` overrides)."""
-    env = os.environ.get("PEPRKIT_CONFIG_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return Path(base) / "peprkit"
+    return _user_dir("PEPRKIT_CONFIG_DIR", "XDG_CONFIG_HOME", ".config")
 
 
 def cache_dir() -> Path:
     """peprkit's own download cache (``PEPRKIT_CACHE_DIR`` overrides)."""
-    env = os.environ.get("PEPRKIT_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "peprkit"
+    return _user_dir("PEPRKIT_CACHE_DIR", "XDG_CACHE_HOME", ".cache")
+
+
+def config_file() -> Path:
+    """The per-user settings file (``config.json`` in :func:`config_dir`)."""
+    return config_dir() / "config.json"
 
 
 def active_bundle() -> Path | None:
@@ -55,7 +73,7 @@ def active_bundle() -> Path | None:
     env = os.environ.get(BUNDLE_ENV)
     if env:
         return Path(env).expanduser()
-    cfg = config_dir() / "config.json"
+    cfg = config_file()
     if cfg.is_file():
         try:
             path = json.loads(cfg.read_text()).get("bundle")
@@ -66,14 +84,16 @@ def active_bundle() -> Path | None:
     return None
 
 
-def search_dirs(kind: Kind, explicit: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
+def search_dirs(
+    kind: Kind, *, explicit: str | os.PathLike | None = None,
+) -> list[tuple[str, Path]]:
     """Folders searched for a file of ``kind``, in order, each with a label for messages."""
     dirs: list[tuple[str, Path]] = []
     if explicit is not None:
         dirs.append(("argument", Path(explicit).expanduser()))
     bundle = active_bundle()
     if bundle is not None:
-        dirs.append((f"bundle ({BUNDLE_ENV})", bundle / _BUNDLE_SUBDIR[kind]))
+        dirs.append((_BUNDLE_LABEL, bundle / _BUNDLE_SUBDIR[kind]))
     env = os.environ.get(_DIR_ENV[kind])
     if env:
         dirs.append((_DIR_ENV[kind], Path(env).expanduser()))
@@ -89,20 +109,19 @@ def find_file(
     """Look ``name`` up in :func:`search_dirs` (then ``extra``, e.g. a library's cache).
 
     A file found inside a bundle is checked against the bundle's manifest first; a
-    corrupt one raises :class:`peprkit.bundle.BundleError` rather than being used.
+    corrupt one raises :class:`peprkit._manifest.BundleError` (also importable as
+    ``peprkit.bundle.BundleError``) rather than being used.
 
     Returns:
         ``(path or None, searched)`` where ``searched`` lists ``(label, folder)`` pairs,
         for an error message that says where the file was looked for.
     """
-    searched = search_dirs(kind, explicit) + list(extra or [])
+    searched = search_dirs(kind, explicit=explicit) + list(extra or [])
     for label, folder in searched:
         candidate = folder / name
         if candidate.is_file():
-            if label.startswith("bundle"):
-                from peprkit.bundle import check_file
-
-                check_file(folder.parent, candidate)
+            if label == _BUNDLE_LABEL:
+                _manifest.check_file(folder.parent, candidate)
             return candidate, searched
     return None, searched
 

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
 
-from peprkit import _paths, bundle, cli, data, models, paper
+from peprkit import _manifest, _paths, bundle, cli, data, models, paper
+from peprkit.bundle import fetchers, pip_target
 
 MODEL = "test_efficientnet"  # a real timm architecture, 0.36M parameters
 FILES = ["datasets/breastmnist.npz", "datasets/breastmnist_64.npz", "datasets/dermamnist.npz",
-         "datasets/dermamnist_64.npz", f"weights/{MODEL}.safetensors", "results/all_results.csv"]
+         "datasets/dermamnist_64.npz", f"weights/{MODEL}.safetensors", "results/all_results.csv",
+         "results/results-imagenet.csv"]
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +38,8 @@ def sources(tmp_path_factory) -> Path:
     (root / "results").mkdir()
     paper.make_example_results(n_models=3).to_csv(root / "results" / "all_results.csv",
                                                   index=False)
+    paper.make_example_imagenet(paper.make_example_results(n_models=3)).to_csv(
+        root / "results" / "results-imagenet.csv", index=False)
     return root
 
 
@@ -158,8 +165,8 @@ def test_unlisted_file_and_missing_manifest_are_refused(made, active, tmp_path):
 
 def test_check_file_hashes_once_per_process(made, monkeypatch):
     calls = []
-    real = bundle._digest
-    monkeypatch.setattr(bundle, "_digest", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = _manifest.digest
+    monkeypatch.setattr(_manifest, "digest", lambda *a, **k: calls.append(a) or real(*a, **k))
     target = made / "datasets" / "dermamnist_64.npz"
     for _ in range(3):
         assert bundle.check_file(made, target) == target
@@ -191,6 +198,10 @@ class _Interrupting(bundle.LocalFetcher):
     def fetch_results(self, dest):
         self._count("results", dest)
         super().fetch_results(dest)
+
+    def fetch_imagenet(self, dest):
+        self._count("imagenet", dest)
+        super().fetch_imagenet(dest)
 
 
 def test_interrupted_create_resumes_without_refetching(tmp_path, sources):
@@ -326,7 +337,7 @@ def test_pip_runs_with_the_target_platforms_markers(monkeypatch):
         return 0
 
     monkeypatch.setattr(pip_main, "main", fake_pip)
-    assert bundle._pip_for_target(["windows", "3.10", "download", "x"]) == 0
+    assert pip_target.run_pip(["windows", "3.10", "download", "x"]) == 0
     assert seen == {"args": ["download", "x"], 'sys_platform == "win32"': True,
                     'python_version < "3.11"': True, 'platform_system == "Linux"': False}
 
@@ -338,19 +349,22 @@ def test_online_fetcher_moves_downloads_into_place(tmp_path, monkeypatch, source
     def fake_weights(name, folder):
         return Path(shutil.copy(sources / "weights" / f"{name}.safetensors", folder))
 
-    csv = (sources / "results" / "all_results.csv").read_bytes()
+    csv = {url: (sources / "results" / name).read_bytes() for url, name in (
+        (paper.PAPER_URL, "all_results.csv"), (paper.IMAGENET_URL, "results-imagenet.csv"))}
 
     class Response(io.BytesIO):
-        headers = {"Content-Length": str(len(csv))}
+        @property
+        def headers(self):
+            return {"Content-Length": str(len(self.getvalue()))}
 
     monkeypatch.setattr(data, "download_medmnist", fake_medmnist)
     monkeypatch.setattr(models, "download_weights", fake_weights)
-    monkeypatch.setattr(bundle.urllib.request, "urlopen", lambda url, timeout: Response(csv))
+    monkeypatch.setattr(fetchers.urllib.request, "urlopen", lambda url, timeout: Response(csv[url]))
     out = tmp_path / "b"
     _create(out, sources, fetcher=bundle.OnlineFetcher())
     assert bundle.verify(out, progress=False).ok
     assert not [p for p in out.rglob("*") if p.name.startswith(".fetch-")]
-    monkeypatch.setattr(bundle.urllib.request, "urlopen",
+    monkeypatch.setattr(fetchers.urllib.request, "urlopen",
                         lambda url, timeout: Response(b"<html>rate limited</html>"))
     (out / "results" / "all_results.csv").unlink()
     with pytest.raises(bundle.BundleError, match=r"fetching results/all_results.csv failed.*"
@@ -397,4 +411,77 @@ def test_bad_out_or_source_raises_value_error(tmp_path, capsys):
         bundle.LocalFetcher(tmp_path / "nowhere")
     argv = ["bundle", "create", str(tmp_path / "b"), "--datasets", "breastmnist", "--sizes", "2x"]
     assert cli.main(argv) == 2
-    assert "sizes contains '2x'" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the command line names its option and the bad value
+    assert "--sizes" in err and "'2x'" in err
+
+
+def test_installed_pip_is_one_the_marker_patch_supports():
+    import pip
+
+    low, high = pip_target.SUPPORTED_PIP
+    try:
+        pip_target.check_pip_version()
+    except pip_target.UnsupportedPipError as err:
+        pytest.fail(
+            f"pip {pip.__version__} is installed, but the wheelhouse's pip patch supports "
+            f"pip>={low},<{high} only ({err}). Check peprkit/bundle/pip_target.py against "
+            "this pip (test_pip_runs_with_the_target_platforms_markers and a real Windows "
+            "download that must add colorama), then widen SUPPORTED_PIP."
+        )
+
+
+@pytest.mark.parametrize("version", ["22.3.1", "27.0"])
+def test_unsupported_pip_is_refused_with_a_clear_message(monkeypatch, tmp_path, version):
+    import pip
+    from pip._internal.cli import main as pip_main
+
+    monkeypatch.setattr(pip, "__version__", version)
+    monkeypatch.setattr(pip_main, "main", lambda args: pytest.fail("pip ran"))
+    message = rf"pip {version} is outside .*pip>=23\.0,<27.*python -m pip install"
+    with pytest.raises(pip_target.UnsupportedPipError, match=message):
+        pip_target.run_pip(["windows", "3.10", "download", "x"])
+    pip = _FakePip()
+    with pytest.raises(bundle.BundleError, match=rf"fetching wheels/ failed: {message}"):
+        bundle.create(tmp_path / "b", wheels=True, platforms=["windows"], pythons=["3.11"],
+                      fetcher=bundle.OnlineFetcher(runner=pip), progress=False)
+    assert pip.commands == []
+
+
+def test_pip_patch_that_does_not_take_is_refused(monkeypatch):
+    from pip._vendor.packaging import markers
+
+    env = pip_target.target_environment("windows", "3.10")
+    monkeypatch.setattr(markers, "default_environment", markers.default_environment)
+    monkeypatch.setattr(markers.Marker, "evaluate", lambda self, environment=None: False)
+    with pytest.raises(pip_target.UnsupportedPipError, match="had no effect"):
+        pip_target.patch_markers(env)
+
+
+def test_wheels_outside_a_source_checkout_download_peprkit(tmp_path, monkeypatch):
+    from importlib import metadata
+
+    monkeypatch.setattr(_paths, "repo_data_dir", lambda: tmp_path / "data")
+    cmds = bundle.wheel_commands(tmp_path, platforms=["windows"], pythons=["3.11"])
+    assert len(cmds) == 1 and cmds[0][1:3] == ["-m", "peprkit.bundle"]  # no `pip wheel .`
+    assert f"peprkit=={metadata.version('peprkit')}" in cmds[0]
+
+
+@contextlib.contextmanager
+def _umask(mask: int):
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_bundle_files_are_readable_by_other_accounts(tmp_path, sources):
+    out = tmp_path / "bundle"
+    with _umask(0o022):
+        _create(out, sources)
+    for path in [out, *out.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        wanted = 0o755 if path.is_dir() else 0o644
+        assert mode == wanted, f"{path.relative_to(out)} has mode {oct(mode)}, not {oct(wanted)}"
+    assert {"manifest.json", "README.md"} <= {p.name for p in out.iterdir()}
