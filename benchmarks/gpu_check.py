@@ -4,7 +4,7 @@ Each section is a function ``section(args) -> list[Row]`` run in order by ``main
 section by writing such a function and appending it to ``SECTIONS``. A global watchdog
 (``--timeout-s``) dumps the stack and exits if anything hangs.
 
-Meter section (issue 3): a ``--load-s`` (default 30 s) fp16 matmul load, metered at once by
+Meter section: a ``--load-s`` (default 30 s) fp16 matmul load, metered at once by
 the default EnergyMeter (NVML energy counter), by meters whose GPU reader samples power
 (``interval_s`` 1.0 and 0.1), and by the raw NVML counter read around them. Targets: the
 meter's GPU energy within 2% of the raw counter delta; start+stop under 50 ms. The
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def train_section(args) -> list[Row]:
-    """Fine-tuning (issue 4): AMP + channels_last against fp32, images/s and energy per epoch."""
+    """Fine-tuning: AMP + channels_last against fp32, images/s and energy per epoch."""
     import tempfile
 
     import torch

@@ -1,6 +1,6 @@
 """What metering costs: start+stop fixed cost, and the slowdown of a CPU workload.
 
-Targets (issue 3): start+stop under 50 ms; a ~20 s CPU workload at most 1.01x slower with
+Targets: start+stop under 50 ms; a ~20 s CPU workload at most 1.01x slower with
 the meter than without. The workload is pure Python (it holds the GIL, so it is the case
 most sensitive to the meter's sampling thread). Runs alternate (none, peprkit[, codecarbon])
 round after round so that drifts in machine load hit every variant alike; the reported

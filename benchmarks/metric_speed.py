@@ -1,4 +1,4 @@
-"""Speed of the metric layer, printed side by side with the targets of issue 2.
+"""Speed of the metric layer, printed side by side with its targets.
 
 - ``import peprkit``, timed in fresh interpreters (target: under 0.5 s), next to
   ``import numpy, pandas`` for comparison (peprkit defers pandas until it is needed);

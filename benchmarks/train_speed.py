@@ -9,7 +9,7 @@
 
 Uses DermaMNIST when a local file is found, else a synthetic file with the same shapes
 (7,007 / 1,003 / 2,005 RGB images, 7 classes). Both training paths use the same number of
-torch threads (chosen once, see ``peprkit.train._set_threads``).
+torch threads (chosen once, see ``peprkit.train._loop.set_threads``).
 
     python benchmarks/train_speed.py                # full size (a few minutes on 2 cores)
     python benchmarks/train_speed.py --n-train 1000 # quicker
@@ -71,7 +71,7 @@ def pipeline_in_memory(data) -> float:
     import timm
     import torch
 
-    from peprkit.train import _Batches
+    from peprkit.train._loop import Batches as _Batches
 
     model = timm.create_model("resnet18", num_classes=data.num_classes, in_chans=3)
     batches = _Batches(model, data, data.size, torch.device("cpu"), channels_last=False)
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved ratio rounds")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
-    from peprkit.train import _set_threads
+    from peprkit.train._loop import set_threads as _set_threads
 
     threads = _set_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,12 +11,24 @@ pandas is already loaded, which is how the type checks below avoid importing it.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from peprkit._validation import (
+    as_float_array,
+    check_finite,
+    check_performance,
+    check_resource,
+    check_same_length,
+    column_values,
+    first_bad,
+    is_pandas,
+    require_columns,
+    show,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,7 +37,11 @@ __all__ = [
     "PeprOptimum",
     "SizeComparison",
     "add_pepr",
+    "auc",
+    "balanced_accuracy",
+    "chance_adjusted",
     "compare_sizes",
+    "majority_accuracy",
     "normalize",
     "pareto_front",
     "pepr",
@@ -36,116 +52,14 @@ __all__ = [
 _METHODS = ("minmax", "max")
 
 
-# --- validation helpers -----------------------------------------------------------
-def _as_float_array(values: Any, name: str) -> np.ndarray:
-    """``values`` as a float array of 0 or 1 dimensions, or ValueError naming ``name``."""
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as err:
-        raise ValueError(
-            f"`{name}` must be numbers, got {_show(values)} ({err}); "
-            "pass a float, a list, a numpy array or a pandas Series of numbers."
-        ) from None
-    if arr.ndim > 1:
-        raise ValueError(
-            f"`{name}` must be a scalar or 1-D, got an array of shape {arr.shape}; "
-            "pass one column (e.g. df['test_acc']) rather than a table."
-        )
-    return arr
-
-
-def _show(values: Any) -> str:
-    text = repr(values)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _first_bad(arr: np.ndarray, bad: np.ndarray) -> str:
-    """'value v at position i' for the first True of ``bad`` (``arr`` 0-D or 1-D)."""
-    if arr.ndim == 0:
-        return f"{arr.item()!r}"
-    i = int(np.flatnonzero(bad)[0])
-    return f"{arr[i].item()!r} at position {i}"
-
-
-def _check_performance(arr: np.ndarray, name: str) -> None:
-    nan = np.isnan(arr)
-    if nan.any():
-        raise ValueError(
-            f"`{name}` must not be NaN, got {_first_bad(arr, nan)}; "
-            "drop or fill the runs without a score before computing PePR."
-        )
-    bad = (arr < 0) | (arr > 1)
-    if bad.any():
-        raise ValueError(
-            f"`{name}` must lie in [0, 1], got {_first_bad(arr, bad)}; "
-            "pass accuracy as a fraction (0.875, not 87.5)."
-        )
-
-
-def _check_finite(arr: np.ndarray, name: str) -> None:
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise ValueError(
-            f"`{name}` must be finite, got {_first_bad(arr, bad)}; "
-            "drop or fill the runs with missing or unmeasured values first."
-        )
-
-
-def _check_resource(arr: np.ndarray, name: str, fix: str) -> None:
-    _check_finite(arr, name)
-    bad = arr < 0
-    if bad.any():
-        raise ValueError(f"`{name}` must be >= 0, got {_first_bad(arr, bad)}; {fix}")
-
-
-def _check_same_length(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> None:
-    if a.ndim == 1 and b.ndim == 1 and len(a) != len(b):
-        raise ValueError(
-            f"`{names[0]}` and `{names[1]}` must have the same length, got {len(a)} and "
-            f"{len(b)}; pass one value of each per model (or per step)."
-        )
-
-
-def _is_pandas(obj: Any, kind: str) -> bool:
-    """Whether ``obj`` is a pandas ``kind`` ("Series", "DataFrame"), without importing pandas."""
-    pandas = sys.modules.get("pandas")
-    return pandas is not None and isinstance(obj, getattr(pandas, kind))
-
-
 def _like(result: np.ndarray, *inputs: Any, name: str | None = None) -> Any:
     """Return ``result`` as the kind of the first Series/array input (float for scalars)."""
     for x in inputs:
-        if _is_pandas(x, "Series"):
+        if is_pandas(x, "Series"):
             return type(x)(result, index=x.index, name=name)
     if np.ndim(result) == 0:
         return float(result)
     return result
-
-
-def _column(df: pd.DataFrame, col: str) -> np.ndarray:
-    """``df[col]`` as floats (NaN for missing), or ValueError naming the column."""
-    try:
-        return df[col].to_numpy(dtype=float, na_value=np.nan)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"column {col!r} must hold numbers, got dtype {df[col].dtype}; "
-            f"convert it first, e.g. df[{col!r}] = pd.to_numeric(df[{col!r}])."
-        ) from None
-
-
-def _require_columns(df: Any, columns: Sequence[str], arg: str) -> None:
-    """ValueError naming the first of ``columns`` missing from ``df`` (a DataFrame)."""
-    if not _is_pandas(df, "DataFrame"):
-        raise ValueError(
-            f"`df` must be a pandas DataFrame, got {type(df).__name__}; "
-            "build one with pd.DataFrame(...) or pd.read_csv(...)."
-        )
-    for col in columns:
-        if col not in df.columns:
-            raise ValueError(
-                f"`{arg}` names column {col!r}, which is not in the table; "
-                f"use one of: {', '.join(map(str, df.columns))}."
-            )
 
 
 # --- the score -----------------------------------------------------------------------
@@ -173,11 +87,11 @@ def pepr(performance: Any, resource: Any) -> Any:
     >>> pepr([0.8, 0.8], [0.0, 1.0])
     array([0.8, 0.4])
     """
-    p = _as_float_array(performance, "performance")
-    r = _as_float_array(resource, "resource")
-    _check_same_length(p, r, ("performance", "resource"))
-    _check_performance(p, "performance")
-    _check_resource(r, "resource", "normalise the resource first with `normalize`.")
+    p = as_float_array(performance, "performance")
+    r = as_float_array(resource, "resource")
+    check_same_length(p, r, ("performance", "resource"))
+    check_performance(p, "performance")
+    check_resource(r, "resource", "normalise the resource first with `normalize`.")
     return _like(p / (1.0 + r), performance, resource, name="pepr")
 
 
@@ -216,9 +130,9 @@ def normalize(values: Any, *, method: str = "minmax", reference: float | None = 
     >>> normalize([0.005, 0.02], reference=0.01)
     array([0.5, 2. ])
     """
-    x = _as_float_array(values, "values")
-    _check_resource(x, "values", "resources are amounts (kWh, g, GB, s) and cannot be negative.")
-    name = values.name if _is_pandas(values, "Series") else None
+    x = as_float_array(values, "values")
+    check_resource(x, "values", "resources are amounts (kWh, g, GB, s) and cannot be negative.")
+    name = values.name if is_pandas(values, "Series") else None
     if reference is not None:
         if not (np.isscalar(reference) and np.isfinite(reference) and reference > 0):
             raise ValueError(
@@ -243,6 +157,7 @@ def add_pepr(
     performance: str,
     resources: Mapping[str, str],
     by: str | Sequence[str] | None = None,
+    chance: str | float | None = None,
 ) -> pd.DataFrame:
     """A copy of ``df`` with normalised resources and PePR scores added.
 
@@ -255,11 +170,17 @@ def add_pepr(
     test accuracy; ``resources={"e": "energy", "c": "co2", "m": "memR",
     "t": "train_time"}``; ``by="dataset"``) this reproduces their PePR-E/C/M/T columns.
 
+    With ``chance`` (a column such as ``"majority_acc"``, or a number such as 0.5) P is
+    first replaced by ``chance_adjusted(P, chance)``, kept as ``<performance>_adj``, so a
+    model that only guesses the majority class scores 0 (see :func:`chance_adjusted`).
+    Without it the scores are the paper's.
+
     Args:
         df: one row per run, e.g. the sweep's results.csv.
         performance: column holding P in [0, 1].
         resources: score suffix -> resource column, e.g. ``{"e": "energy_kwh"}``.
         by: column(s) to normalise within (``None``: the whole table is one group).
+        chance: column or number holding the chance level of ``performance``.
 
     Returns:
         A new DataFrame; ``df`` is not modified.
@@ -280,19 +201,26 @@ def add_pepr(
     """
     if not isinstance(resources, Mapping) or not resources:
         raise ValueError(
-            f"`resources` must be a non-empty dict of key -> column, got {_show(resources)}; "
+            f"`resources` must be a non-empty dict of key -> column, got {show(resources)}; "
             "e.g. resources={'e': 'energy_kwh', 'c': 'co2_g'}."
         )
     by_cols = [] if by is None else [by] if isinstance(by, str) else list(by)
     cols = list(resources.values())
-    _require_columns(df, [performance], "performance")
-    _require_columns(df, cols, "resources")
-    _require_columns(df, by_cols, "by")
-    p = _column(df, performance)
-    _check_performance(p, f"df[{performance!r}]")
-    raw = np.column_stack([_column(df, col) for col in cols])
+    require_columns(df, [performance], arg="performance")
+    require_columns(df, cols, arg="resources")
+    require_columns(df, by_cols, arg="by")
+    p = column_values(df, performance)
+    check_performance(p, f"df[{performance!r}]")
+    raw = np.column_stack([column_values(df, col) for col in cols])
     for j, col in enumerate(cols):
-        _check_resource(raw[:, j], f"df[{col!r}]", "resources are amounts and cannot be negative.")
+        check_resource(raw[:, j], f"df[{col!r}]", "resources are amounts and cannot be negative.")
+    if chance is not None:
+        if isinstance(chance, str):
+            require_columns(df, [chance], arg="chance")
+            level = column_values(df, chance)
+        else:
+            level = chance
+        p = np.asarray(chance_adjusted(p, level), dtype=float)
     for col in by_cols:
         missing = df[col].isna().to_numpy()
         if missing.any():
@@ -308,10 +236,148 @@ def add_pepr(
         lo, hi = raw.min(axis=0, initial=np.inf), raw.max(axis=0, initial=-np.inf)
     norm = _minmax(raw, lo, hi)
     out = df.copy()
+    if chance is not None:
+        out[f"{performance}_adj"] = p
     for j, (key, col) in enumerate(resources.items()):
         out[f"{col}_norm"] = norm[:, j]
         out[f"pepr_{key}"] = p / (1.0 + norm[:, j])
     return out
+
+
+# --- performance that beats chance ------------------------------------------------
+def chance_adjusted(performance: Any, chance: Any) -> Any:
+    """Performance above chance, as a fraction of the room above chance, clipped to [0, 1]:
+    ``P_adj = clip((P - chance) / (1 - chance), 0, 1)``.
+
+    This is the kit's answer to "PePR rewards a constant guess": on BreastMNIST, 73% of
+    the test images are benign, so a model that always answers "benign" scores
+    ``test_acc = 0.73`` and, being cheap, a high PePR. With ``chance`` the accuracy of that
+    guess (``majority_acc``), the guess scores 0, a perfect model 1, and PePR computed on
+    ``P_adj`` only rewards what a model learned. Use 0.5 for AUC and balanced accuracy of
+    a binary task (``1 / classes`` for balanced accuracy in general).
+
+    Args:
+        performance: P in [0, 1]; a float, list, numpy array or Series.
+        chance: the chance level in [0, 1), a scalar or one value per P.
+
+    Returns:
+        The same kind as ``performance`` (float, numpy array, or Series named ``<name>_adj``).
+
+    Raises:
+        ValueError: P or chance outside [0, 1] or NaN, chance equal to 1, lengths differ.
+
+    >>> chance_adjusted(0.7308, 0.7308), chance_adjusted(1.0, 0.7308)
+    (0.0, 1.0)
+    >>> chance_adjusted([0.5, 0.8, 0.9], 0.6)
+    array([0.  , 0.5 , 0.75])
+    """
+    p = as_float_array(performance, "performance")
+    c = as_float_array(chance, "chance")
+    check_same_length(p, c, ("performance", "chance"))
+    check_performance(p, "performance")
+    check_performance(c, "chance")
+    if (c >= 1).any():
+        raise ValueError(
+            f"`chance` must be below 1, got {first_bad(c, c >= 1)}; a chance level of 1 "
+            "(every test image in one class) leaves no room to beat it: use balanced "
+            "accuracy or AUC with chance=0.5 instead."
+        )
+    adjusted = np.clip((p - c) / (1.0 - c), 0.0, 1.0)
+    name = f"{performance.name}_adj" if is_pandas(performance, "Series") else None
+    return _like(adjusted, performance, chance, name=name)
+
+
+def _labels(values: Any, name: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(
+            f"`{name}` must be a non-empty 1-D sequence of class labels, got shape {arr.shape}; "
+            "pass one label per image."
+        )
+    return arr
+
+
+def majority_accuracy(train_labels: Any, test_labels: Any) -> float:
+    """Test accuracy of always answering the training split's most common class.
+
+    ``majority_acc = mean(test_labels == mode(train_labels))``: the baseline every test
+    accuracy must beat (ties go to the smallest label). For multi-label tasks (2-D label
+    arrays) each label gets its own most common value and the result is the mean
+    per-label accuracy, as ``test_acc`` is there.
+
+    >>> majority_accuracy([0, 0, 1], [0, 1, 0, 0])
+    0.75
+    """
+    train, test = np.asarray(train_labels), np.asarray(test_labels)
+    if train.ndim == 2 and train.shape[1] > 1:  # multi-label
+        guess = (train.mean(axis=0) > 0.5).astype(test.dtype)
+        return float((test == guess).mean())
+    train, test = _labels(train, "train_labels"), _labels(test, "test_labels")
+    values, counts = np.unique(train, return_counts=True)
+    return float((test == values[counts.argmax()]).mean())
+
+
+def balanced_accuracy(y_true: Any, y_pred: Any) -> float:
+    """Mean per-class recall: ``mean over classes c of (correct in c) / (images in c)``.
+
+    Classes absent from ``y_true`` are skipped. A constant guess scores ``1 / classes``
+    (0.5 on a binary task) however unbalanced the test split is.
+
+    >>> balanced_accuracy([0, 0, 0, 1], [0, 0, 0, 0])
+    0.5
+    """
+    t, p = _labels(y_true, "y_true"), _labels(y_pred, "y_pred")
+    check_same_length(t, p, ("y_true", "y_pred"))
+    recalls = [float((p[t == c] == c).mean()) for c in np.unique(t)]
+    return float(np.mean(recalls))
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks of ``x`` with ties given their average rank."""
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    return ((ends - counts + 1 + ends) / 2.0)[inverse.ravel()]
+
+
+def _binary_auc(y: np.ndarray, score: np.ndarray) -> float:
+    n1 = int(y.sum())
+    n0 = y.size - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    ranks = _ranks(score)
+    return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def auc(y_true: Any, score: Any) -> float:
+    """ROC AUC by ranks (Mann-Whitney): ``(sum of positive ranks - n1(n1+1)/2) / (n1 n0)``.
+
+    - ``score`` 1-D: ``y_true`` is binary (truthy = positive) and ``score`` the positive
+      class's score.
+    - ``score`` 2-D ``(n, classes)`` (e.g. softmax probabilities): one-vs-rest macro AUC,
+      the mean over classes c present in ``y_true`` (and not all of it) of the AUC of
+      ``score[:, c]`` for "class c vs the rest". With two classes this is the AUC of
+      ``score[:, 1]``.
+
+    Ties get average ranks; NaN when a class needed is absent. 0.5 is chance.
+
+    >>> auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    0.75
+    >>> auc([0, 1, 2], [[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
+    1.0
+    """
+    s = np.asarray(score, dtype=float)
+    if s.ndim <= 1:
+        return _binary_auc(np.asarray(y_true).astype(bool).ravel(), s.ravel())
+    if s.ndim != 2:
+        raise ValueError(f"`score` must be 1-D or (n, classes), got shape {s.shape}.")
+    t = _labels(y_true, "y_true").astype(int)
+    if s.shape[1] == 2:
+        return _binary_auc(t == 1, s[:, 1])
+    per_class = [_binary_auc(t == c, s[:, c]) for c in range(s.shape[1])]
+    per_class = [a for a in per_class if a == a]
+    return float(np.mean(per_class)) if per_class else float("nan")
 
 
 # --- training curves ----------------------------------------------------------------
@@ -341,6 +407,7 @@ def pepr_curve(
     resource: Any,
     *,
     resource_range: tuple[float, float] | None = None,
+    reference: float | None = None,
     steps: Any = None,
 ) -> pd.DataFrame:
     """PePR at each step of one training run.
@@ -348,12 +415,16 @@ def pepr_curve(
     ``resource_norm = (r - lo) / (hi - lo)`` with ``(lo, hi) = resource_range`` or, by
     default, the run's own min and max; ``pepr = P / (1 + resource_norm)``. Pass the
     range of a wider experiment space (e.g. all runs of a sweep) to compare runs on one
-    scale.
+    scale. With ``reference=b`` (a fixed budget, e.g. the energy of the largest model's
+    whole run) ``resource_norm = r / b`` instead: the score of a step no longer depends
+    on how many steps the run has, and the first step is not best by construction.
 
     Args:
         performance: P at each step (e.g. test accuracy after each epoch), in [0, 1].
         resource: the resource used up to each step (e.g. cumulative energy_kwh), >= 0.
         resource_range: ``(lo, hi)`` with ``lo < hi`` covering every value of ``resource``.
+        reference: a positive budget to divide the resource by (see :func:`normalize`);
+            not together with ``resource_range``.
         steps: step labels (e.g. ``history["epoch"]``); default 1, 2, ..., n.
 
     Returns:
@@ -367,17 +438,24 @@ def pepr_curve(
     0     1         0.60       1.0            0.0  0.60000
     1     2         0.80       2.0            0.5  0.53333
     2     3         0.82       3.0            1.0  0.41000
+    >>> pepr_curve([0.6, 0.8, 0.82], [1.0, 2.0, 3.0], reference=10.0)["pepr"].round(3).tolist()
+    [0.545, 0.667, 0.631]
     """
-    p = np.atleast_1d(_as_float_array(performance, "performance"))
-    r = np.atleast_1d(_as_float_array(resource, "resource"))
-    _check_same_length(p, r, ("performance", "resource"))
+    p = np.atleast_1d(as_float_array(performance, "performance"))
+    r = np.atleast_1d(as_float_array(resource, "resource"))
+    check_same_length(p, r, ("performance", "resource"))
     if len(p) == 0:
         raise ValueError(
             "`performance` must hold at least one step, got an empty sequence; "
             "pass the per-epoch values of a run."
         )
-    _check_performance(p, "performance")
-    _check_resource(r, "resource", "pass the resource used so far (kWh, g, GB, s).")
+    check_performance(p, "performance")
+    check_resource(r, "resource", "pass the resource used so far (kWh, g, GB, s).")
+    if reference is not None and resource_range is not None:
+        raise ValueError(
+            f"`reference` ({reference!r}) and `resource_range` ({resource_range!r}) were both "
+            "given; pass one: a fixed budget, or the (min, max) of the experiment space."
+        )
     if resource_range is None:
         lo, hi = r.min(), r.max()
     else:
@@ -390,7 +468,8 @@ def pepr_curve(
         )
     import pandas as pd
 
-    norm = _minmax(r, lo, hi)
+    norm = (np.asarray(normalize(r, reference=reference)) if reference is not None
+            else _minmax(r, lo, hi))
     return pd.DataFrame(
         {"step": step, "performance": p, "resource": r, "resource_norm": norm,
          "pepr": p / (1.0 + norm)}
@@ -402,7 +481,7 @@ def _check_range(resource_range: Any, r: np.ndarray) -> tuple[float, float]:
         lo, hi = (float(v) for v in resource_range)
     except (TypeError, ValueError):
         raise ValueError(
-            f"`resource_range` must be a pair (min, max), got {_show(resource_range)}; "
+            f"`resource_range` must be a pair (min, max), got {show(resource_range)}; "
             "pass e.g. resource_range=(0.0, 0.05)."
         ) from None
     if not (np.isfinite(lo) and np.isfinite(hi) and 0 <= lo < hi):
@@ -423,6 +502,7 @@ def pepr_optimum(
     resource: Any,
     *,
     resource_range: tuple[float, float] | None = None,
+    reference: float | None = None,
     steps: Any = None,
 ) -> PeprOptimum:
     """The peak ``P_ePRc* = max_t P_t / (1 + R_t)`` of :func:`pepr_curve`.
@@ -440,7 +520,8 @@ def pepr_optimum(
     >>> best.step, round(best.pepr, 3)
     (2, 0.64)
     """
-    curve = pepr_curve(performance, resource, resource_range=resource_range, steps=steps)
+    curve = pepr_curve(performance, resource, resource_range=resource_range,
+                       reference=reference, steps=steps)
     i = int(curve["pepr"].to_numpy().argmax())
     step = curve["step"].iloc[i]
     return PeprOptimum(
@@ -475,11 +556,11 @@ def pareto_front(performance: Any, resource: Any) -> Any:
     >>> pareto_front([0.9, 0.8, 0.95, 0.7], [0.5, 0.1, 1.0, 0.3])
     array([ True,  True,  True, False])
     """
-    p = np.atleast_1d(_as_float_array(performance, "performance"))
-    r = np.atleast_1d(_as_float_array(resource, "resource"))
-    _check_same_length(p, r, ("performance", "resource"))
-    _check_finite(p, "performance")
-    _check_finite(r, "resource")
+    p = np.atleast_1d(as_float_array(performance, "performance"))
+    r = np.atleast_1d(as_float_array(resource, "resource"))
+    check_same_length(p, r, ("performance", "resource"))
+    check_finite(p, "performance")
+    check_finite(r, "resource")
     mask = np.zeros(len(p), dtype=bool)
     if len(p):
         order = np.lexsort((-p, r))  # R ascending, then P descending
@@ -548,11 +629,11 @@ def compare_sizes(
     >>> round(res.p_value, 3)
     0.1
     """
-    _require_columns(df, [score], "score")
-    _require_columns(df, [params], "params")
-    s, n = _column(df, score), _column(df, params)
-    _check_finite(s, f"df[{score!r}]")
-    _check_finite(n, f"df[{params!r}]")
+    require_columns(df, [score], arg="score")
+    require_columns(df, [params], arg="params")
+    s, n = column_values(df, score), column_values(df, params)
+    check_finite(s, f"df[{score!r}]")
+    check_finite(n, f"df[{params!r}]")
     if isinstance(threshold, str) and threshold == "median":
         cut = float(np.median(n)) if n.size else float("nan")
     elif isinstance(threshold, (int, float, np.number)) and np.isfinite(threshold):

@@ -1,11 +1,18 @@
 """Run a grid of fine-tuning runs into one CSV, resumably and shardably.
 
-Each finished run appends one row (the sweep schema of :attr:`peprkit.train.Run.summary`)
+Each finished run appends one row (the sweep schema, :data:`peprkit.schema.SUMMARY_COLUMNS`)
 to ``out`` by rewriting the whole file atomically, so the CSV is never half-written. A
 rerun skips the runs already in ``out`` (same model, dataset, size, pretrained, fraction,
 seed and epochs) and resumes a run cut off mid-way from its checkpoint. ``shard=(i, n)``
 takes every n-th job from the i-th, e.g. ``(int(os.environ["SLURM_ARRAY_TASK_ID"]), n)``;
 give each shard its own ``out`` when shards share a disk, then concatenate the CSVs.
+
+On a CPU each run trains in a fresh worker process by default (``isolate=True``), so the
+memory, time and energy of one run are not coloured by the runs before it; the worker's
+progress is shown here. The price is the worker's start once per run, mostly importing
+torch and timm: about 7 s of CPU time on a 2-core machine, so a few seconds of wall time
+on an idle one and more on a busy one (``benchmarks/isolate_cost.py`` measures it); pass
+``isolate=False`` for quick experiments.
 """
 
 from __future__ import annotations
@@ -19,9 +26,12 @@ from typing import Any
 import pandas as pd
 
 from peprkit._util import atomic_write, optional_import
+from peprkit._validation import check_shard
+from peprkit.pool import merge_results  # noqa: F401  (pooled class results)
+from peprkit.schema import RUN_KEY
 
 #: Columns that identify a run: a row with the same values is not run again.
-KEY = ("model", "dataset", "size", "pretrained", "fraction", "seed", "epochs")
+KEY = RUN_KEY
 
 
 def _key(row: dict[str, Any]) -> tuple:
@@ -55,14 +65,7 @@ def make_jobs(
             for m, p, f, s in itertools.product(models, pretrained, fractions, seeds)]
     if shard is None:
         return grid
-    try:
-        i, n = (int(v) for v in shard)
-        ok = 0 <= i < n
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"shard={shard!r} must be (i, n) with 0 <= i < n, e.g. (0, 4) for the "
-                         "first of 4 shards.")
+    i, n = check_shard(shard)
     return grid[i::n]
 
 
@@ -80,10 +83,46 @@ def append_row(out: str | os.PathLike, row: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _run_dir(root: Path, job: dict[str, Any], dataset: str, size: int, epochs: int) -> Path:
-    tag = "pt" if job["pretrained"] else "scratch"
-    return root / (f"{job['model']}_{dataset}_{size}_{tag}_f{job['fraction']:g}"
-                   f"_s{job['seed']}_e{epochs}")
+def _run_dir(root: Path, job: dict[str, Any], dataset: str, size: int, epochs: int,
+             options: dict[str, Any]) -> Path:
+    """The run's checkpoint folder, named by every setting that defines the run."""
+    from peprkit.train import PROTOCOL, run_folder
+
+    settings = {k: options.get(k, PROTOCOL[k]) for k in ("lr", "batch_size", "optimizer")}
+    return run_folder(root, {**job, "dataset": dataset, "size": size, "epochs": epochs,
+                             **settings})
+
+
+def _default_isolate(options: dict[str, Any]) -> bool:
+    """True unless the runs will train on CUDA (where peak memory is per run already)."""
+    device = str(options.get("device", "auto"))
+    if device == "auto":
+        torch = optional_import("torch", extra="train")
+        return not torch.cuda.is_available()
+    return not device.startswith("cuda")
+
+
+def _train_one(job: dict[str, Any], subset: Any, *, epochs: int, run_dir: Path, quiet: bool,
+               isolate: bool, country: str | None, options: dict[str, Any]):
+    """(summary, status) of one run, trained here or in a fresh worker process."""
+    from peprkit import train
+
+    kwargs = dict(model=job["model"], data=subset, epochs=epochs, pretrained=job["pretrained"],
+                  seed=job["seed"], run_dir=run_dir, quiet=quiet, **options)
+    meter = kwargs.pop("meter", True)
+    if isolate:
+        from peprkit._worker import run_isolated
+
+        result = run_isolated({"finetune": kwargs, "meter": meter, "country": country})
+        return result["summary"], result["status"]
+    if meter is True and country is not None:
+        from peprkit.meter import EnergyMeter
+
+        kwargs["meter"] = EnergyMeter(country=country)
+    elif meter is not True:
+        kwargs["meter"] = meter
+    run = train.finetune(kwargs.pop("model"), kwargs.pop("data"), **kwargs)
+    return run.summary, run.status
 
 
 def run_sweep(
@@ -97,6 +136,8 @@ def run_sweep(
     seeds: Sequence[int] = (0,),
     shard: tuple[int, int] | None = None,
     quiet: bool = False,
+    isolate: bool | None = None,
+    country: str | None = None,
     **finetune_options: Any,
 ) -> pd.DataFrame:
     """Fine-tune every (model, pretrained, fraction, seed) combination and collect the rows.
@@ -110,10 +151,15 @@ def run_sweep(
             subset of the training split chosen by the run's seed.
         shard: ``(i, n)`` runs every n-th job starting at i.
         quiet: no progress output.
+        isolate: train each run in a fresh worker process (None: True on a CPU, False on
+            CUDA), so that memory, time and energy belong to that run alone.
+        country: ISO code of your electricity grid (e.g. ``"DK"``), passed to each run's
+            :class:`peprkit.meter.EnergyMeter` for its CO2 figures; None: world average.
         **finetune_options: passed to :func:`peprkit.train.finetune` (``lr``,
             ``batch_size``, ``device``, ``amp``, ``meter=False``...). Checkpoints go to
-            ``<out stem>_runs/<run>/``; once a run's row is written its checkpoint is
-            removed and its per-epoch ``history.csv`` kept.
+            ``<out stem>_runs/<settings>/`` (see :func:`peprkit.train.run_folder`); once
+            a run's row is written its checkpoint is removed and its per-epoch
+            ``history.csv`` kept.
 
     Returns:
         The whole table in ``out`` (feed it to ``peprkit.add_pepr(..., by="dataset")``).
@@ -127,12 +173,14 @@ def run_sweep(
     tqdm = optional_import("tqdm.auto", extra="train", package="tqdm").tqdm
     from peprkit.data import Data, load_medmnist
     from peprkit.models import check_model_name
-    from peprkit.train import CHECKPOINT, finetune
+    from peprkit.train import BEST, CHECKPOINT
 
     jobs = make_jobs(models, pretrained=pretrained, fractions=fractions, seeds=seeds, shard=shard)
     if finetune_options.get("meter", True) not in (True, False):
         raise ValueError("meter= must be True or False in a sweep (each run gets its own "
-                         "EnergyMeter); set the grid intensity with the meter's defaults.")
+                         "EnergyMeter); set the grid with country='DK' (your ISO code).")
+    if isolate is None:
+        isolate = _default_isolate(finetune_options)
     for name in dict.fromkeys(j["model"] for j in jobs):
         check_model_name(name)
     full = data if isinstance(data, Data) else load_medmnist(str(data))
@@ -147,12 +195,14 @@ def run_sweep(
             bar.set_postfix_str(f"{job['model']} pt={job['pretrained']} f={job['fraction']:g} "
                                 f"s={job['seed']}")
             subset = full if job["fraction"] == 1.0 else full.subset(job["fraction"], job["seed"])
-            run_dir = _run_dir(runs_root, job, full.flag, full.size, epochs)
-            run = finetune(job["model"], subset, epochs=epochs, pretrained=job["pretrained"],
-                           seed=job["seed"], run_dir=run_dir, quiet=quiet, **finetune_options)
-            if run.status == "interrupted":
+            run_dir = _run_dir(runs_root, job, full.flag, full.size, epochs, finetune_options)
+            summary, status = _train_one(job, subset, epochs=epochs, run_dir=run_dir,
+                                         quiet=quiet, isolate=isolate, country=country,
+                                         options=finetune_options)
+            if status == "interrupted":
                 raise KeyboardInterrupt(f"sweep interrupted during {job['model']}; rerun to resume")
-            append_row(out, run.summary)
-            (run_dir / CHECKPOINT).unlink(missing_ok=True)  # keep its history.csv
+            append_row(out, summary)
+            for name in (CHECKPOINT, BEST):  # keep its history.csv
+                (run_dir / name).unlink(missing_ok=True)
             bar.update(1)
     return read_results(out)

@@ -13,14 +13,15 @@ from __future__ import annotations
 import pandas as pd
 
 from peprkit._util import did_you_mean, optional_import
+from peprkit._validation import check_number, require_columns
 from peprkit.metric import normalize, pareto_front, pepr
-from peprkit.paper import RESOURCES
+from peprkit.schema import PERFORMANCE, RESOURCES
 
 #: PePR variant -> resource column of the sweep schema.
 VARIANTS = {key.upper(): column for key, column in RESOURCES.items()}
 #: Normalisation choices offered by :func:`explore`.
 NORMALISATIONS = ("min-max", "budget")
-_PERFORMANCE_COLUMNS = ("test_acc", "test_auc", "val_acc", "train_acc")
+_PERFORMANCE_COLUMNS = PERFORMANCE
 
 
 def rank(
@@ -60,9 +61,11 @@ def rank(
         2     a  0.450000     3
     """
     resource = _resource_column(df, variant)
-    _require_columns(df, {"performance": performance, "label": label})
-    if budget is not None and not budget > 0:
-        raise ValueError(f"budget={budget!r} must be a positive number in {resource}'s units.")
+    require_columns(df, [performance], arg="performance")
+    require_columns(df, [label], arg="label")
+    if budget is not None:
+        check_number("budget", budget, low=0, strict=True, expect="a positive number",
+                     hint=f"in {resource}'s units")
     table = df if models is None else df[df[label].isin(list(models))]
     if table.empty:
         raise ValueError(
@@ -121,7 +124,7 @@ def explore(
     widgets = optional_import("ipywidgets", extra="notebooks")
     perf_options = [c for c in _PERFORMANCE_COLUMNS if c in df.columns and df[c].notna().all()]
     if performance is not None:
-        _require_columns(df, {"performance": performance})
+        require_columns(df, [performance], arg="performance")
         perf_options = [performance, *[c for c in perf_options if c != performance]]
     if not perf_options:
         raise ValueError(
@@ -130,7 +133,7 @@ def explore(
         )
     variants = [v for v, column in VARIANTS.items() if column in df.columns]
     _resource_column(df, variant)
-    _require_columns(df, {"label": label})
+    require_columns(df, [label], arg="label")
     groups = list(pd.unique(df[by])) if by in df.columns else []
 
     variant_w = widgets.ToggleButtons(options=variants, value=variant, description="PePR-")
@@ -268,15 +271,6 @@ def _resource_column(df: pd.DataFrame, variant: str) -> str:
             f"variant or add the column (sweep schema)."
         )
     return column
-
-
-def _require_columns(df: pd.DataFrame, columns: dict[str, str]) -> None:
-    for argument, column in columns.items():
-        if column not in df.columns:
-            raise ValueError(
-                f"{argument}={column!r} is not a column of df."
-                f"{did_you_mean(column, map(str, df.columns))}"
-            )
 
 
 def _default_budget(df, variant, by, groups, group=None) -> float:

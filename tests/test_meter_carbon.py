@@ -8,7 +8,7 @@ import pytest
 
 from peprkit.meter import EnergyMeter, carbon_table, co2_g, lookup_country, resolve_intensity
 
-ISSUE_FIGURES = {  # gCO2eq/kWh, 2023, OWID / Ember (issue 3)
+REQUIRED_FIGURES = {  # gCO2eq/kWh, 2023, OWID / Ember: the figures the table must hold
     "US": 384, "GB": 211, "DE": 344, "FR": 44, "DK": 143, "NO": 31, "SE": 36, "PL": 615,
     "IT": 288, "ES": 146, "NL": 253, "CH": 37, "CN": 560, "IN": 708, "JP": 482, "KR": 414,
     "AU": 552, "CA": 175, "BR": 103, "MX": 485, "AR": 359, "CL": 266, "CO": 286, "PE": 263,
@@ -23,9 +23,9 @@ def test_table_holds_every_figure_with_provenance():
     table = carbon_table()
     assert list(table.columns) == ["country", "code", "intensity_g_per_kwh", "year", "source"]
     by_code = table.set_index("code")
-    for code, value in ISSUE_FIGURES.items():
+    for code, value in REQUIRED_FIGURES.items():
         assert by_code.loc[code, "intensity_g_per_kwh"] == value, code
-    assert len(table) == len(ISSUE_FIGURES) + 1  # + World
+    assert len(table) == len(REQUIRED_FIGURES) + 1  # + World
     assert by_code.loc["WORLD", "intensity_g_per_kwh"] == 481
     assert table["year"].eq(2023).all() and table["source"].str.len().gt(10).all()
     assert table["code"].is_unique and table["country"].is_unique

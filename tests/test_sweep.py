@@ -76,7 +76,7 @@ def test_models_must_be_a_list():
 def test_sweep_appends_skips_and_subsets(syn, tmp_path, fake_finetune):
     out = tmp_path / "results.csv"
     table = S.run_sweep(["resnet18", "lcnet_050"], syn, epochs=2, out=out,
-                        fractions=(0.5, 1.0), quiet=True, lr=1e-3)
+                        fractions=(0.5, 1.0), quiet=True, isolate=False, lr=1e-3)
     assert len(table) == 4 and len(fake_finetune) == 4
     assert {c["n_train"] for c in fake_finetune} == {20, 40}
     assert all(c["options"] == {"lr": 1e-3} for c in fake_finetune)
@@ -84,26 +84,28 @@ def test_sweep_appends_skips_and_subsets(syn, tmp_path, fake_finetune):
     assert not list(tmp_path.glob("results_runs/*/checkpoint.pt"))
     assert len(list(tmp_path.glob("results_runs/*/history.csv"))) == 4
     again = S.run_sweep(["resnet18", "lcnet_050"], syn, epochs=2, out=out,
-                        fractions=(0.5, 1.0), seeds=(0, 1), quiet=True)
+                        fractions=(0.5, 1.0), seeds=(0, 1), quiet=True, isolate=False)
     assert len(fake_finetune) == 8 and len(again) == 8  # only the seed-1 runs were new
     assert sorted(again["seed"].tolist()) == [0] * 4 + [1] * 4
-    S.run_sweep(["resnet18"], syn, epochs=3, out=out, quiet=True)  # other epochs: a new run
+    # other epochs: a new run
+    S.run_sweep(["resnet18"], syn, epochs=3, out=out, quiet=True, isolate=False)
     assert len(S.read_results(out)) == 9
 
 
 def test_shard_runs_only_its_jobs(syn, tmp_path, fake_finetune):
     S.run_sweep(["resnet18", "lcnet_050", "vgg13"], syn, epochs=1, out=tmp_path / "r.csv",
-                seeds=(0, 1), shard=(1, 2), quiet=True)
+                seeds=(0, 1), shard=(1, 2), quiet=True, isolate=False)
     assert [(c["model"], c["seed"]) for c in fake_finetune] == [
         ("resnet18", 1), ("lcnet_050", 1), ("vgg13", 1)]
 
 
 def test_interrupted_run_is_not_recorded(syn, tmp_path, fake_finetune):
     out = tmp_path / "r.csv"
-    S.run_sweep(["resnet18"], syn, epochs=1, out=out, quiet=True)
+    S.run_sweep(["resnet18"], syn, epochs=1, out=out, quiet=True, isolate=False)
     T.finetune.status = "interrupted"
     with pytest.raises(KeyboardInterrupt):
-        S.run_sweep(["resnet18", "lcnet_050"], syn, epochs=1, out=out, quiet=True)
+        S.run_sweep(["resnet18", "lcnet_050"], syn, epochs=1, out=out, quiet=True,
+                    isolate=False)
     assert S.read_results(out)["model"].tolist() == ["resnet18"]
 
 

@@ -15,6 +15,7 @@ from peprkit import train as T  # noqa: E402
 from peprkit.data import load_medmnist, load_npz, make_synthetic  # noqa: E402
 from peprkit.meter import EnergyMeter  # noqa: E402
 from peprkit.sweep import KEY  # noqa: E402
+from peprkit.train import _loop as L  # noqa: E402
 
 MODEL = "resnet18"
 HISTORY = ["epoch", "train_loss", "train_acc", "val_acc", "test_acc", "test_auc", "time_s",
@@ -104,7 +105,7 @@ def test_cuda_requested_without_cuda(syn):
 
 def test_interrupt_keeps_epochs_and_resume_does_not_double_count(syn, tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
-    real_epoch = T._train_epoch
+    real_epoch = L.train_epoch
     calls = []
 
     def flaky(*args, **kwargs):
@@ -113,12 +114,12 @@ def test_interrupt_keeps_epochs_and_resume_does_not_double_count(syn, tmp_path, 
             raise KeyboardInterrupt
         return real_epoch(*args, **kwargs)
 
-    monkeypatch.setattr(T, "_train_epoch", flaky)
+    monkeypatch.setattr(L, "train_epoch", flaky)
     first = T.finetune(MODEL, syn, epochs=3, pretrained=False, batch_size=16, meter=_meter(),
                        run_dir=run_dir, quiet=True)
     assert first.status == "interrupted" and list(first.history["epoch"]) == [1]
     assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "history.csv"]
-    monkeypatch.setattr(T, "_train_epoch", real_epoch)
+    monkeypatch.setattr(L, "train_epoch", real_epoch)
 
     meter = _meter()
     second = T.finetune(MODEL, syn, epochs=3, pretrained=False, batch_size=16, meter=meter,
@@ -175,7 +176,7 @@ def test_checkpoint_is_written_atomically(syn, tmp_path, monkeypatch):
 
 
 def test_pepr_early_stop_records_the_optimum(syn, monkeypatch):
-    monkeypatch.setattr(T, "evaluate", lambda *a, **k: (0.8, 0.9))  # flat accuracy
+    monkeypatch.setattr(L, "evaluate_split", lambda *a, **k: L.Scores(0.8, 0.8, 0.9))  # flat
     run = T.finetune(MODEL, syn, epochs=6, pretrained=False, batch_size=32, meter=_meter(),
                      early_stop="pepr", patience=2, budget_kwh=1e-6, quiet=True)
     h = run.history

@@ -24,6 +24,7 @@ from peprkit.meter.carbon import (
     resolve_intensity,
 )
 from peprkit.meter.energy import EnergyMeter
+from peprkit.meter.memory import RunMemory
 from peprkit.meter.nvml import NvmlReader
 from peprkit.meter.probe import ComponentProbe, Probe, probe
 from peprkit.meter.rapl import RaplReader
@@ -43,6 +44,7 @@ __all__ = [
     "RaplReader",
     "Reader",
     "Reading",
+    "RunMemory",
     "carbon_table",
     "co2_g",
     "is_available",

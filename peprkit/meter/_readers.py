@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
+from peprkit._validation import check_number
+
 #: Label of a component that could not be measured at all (its value is None, never 0).
 UNAVAILABLE = "unavailable"
 
@@ -131,22 +133,6 @@ class Trapezoid:
             self.joules += (p0 + power_w) / 2 * (now_s - t0)
         self._last = (now_s, power_w)
         return self.joules
-
-
-def check_number(name: str, value, *, low: float, strict: bool, hint: str) -> float:
-    """``value`` as a float, or ValueError naming ``name``, the value and the allowed range.
-
-    >>> check_number("pue", "1.2", low=1.0, strict=False, hint="(1.0 for a laptop)")
-    1.2
-    """
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not (number > low if strict else number >= low):  # NaN fails both
-        op = ">" if strict else ">="
-        raise ValueError(f"{name}={value!r} must be a number {op} {low} {hint}.")
-    return number
 
 
 def _watts(name: str, value: float) -> float:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from peprkit._util import did_you_mean
-from peprkit.meter._readers import check_number
+from peprkit._validation import check_number
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,13 +13,13 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from peprkit._util import atomic_write
+from peprkit._validation import check_number
 from peprkit.meter._readers import (
     CPU_WATTS_PER_CORE,
     RAM_WATTS_PER_GB,
     UNAVAILABLE,
     Reader,
     _watts,
-    check_number,
     process_cpu_seconds,
     process_rss_bytes,
 )
