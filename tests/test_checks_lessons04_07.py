@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from peprkit import paper
-from peprkit.checks import lesson04, lesson05, lesson06, lesson07
+from peprkit.course.checks import lesson04, lesson05, lesson06, lesson07
 from peprkit.examples import example_results
 from peprkit.metric import add_pepr
 
@@ -35,9 +35,9 @@ def history():
 
 
 def test_lesson04_q1_right_and_never_reached(history):
-    lesson04.q1(0.034, history, 0.8)
-    lesson04.q1(math.inf, history, 0.9)
-    lesson04.q1(0.011, history, 0.5)
+    lesson04.q1(0.034, history=history, target=0.8)
+    lesson04.q1(math.inf, history=history, target=0.9)
+    lesson04.q1(0.011, history=history, target=0.5)
 
 
 @pytest.mark.parametrize(("answer", "match"), [
@@ -50,28 +50,31 @@ def test_lesson04_q1_right_and_never_reached(history):
     (0.5, "not the energy at any epoch"),
 ])
 def test_lesson04_q1_hints(history, answer, match):
-    _fails(match, lesson04.q1, answer, history, 0.8, secret=0.034)
+    _fails(match, lesson04.q1, answer, history=history, target=0.8, secret=0.034)
 
 
 def test_lesson04_q1_later_epoch_and_not_reached(history):
     longer = pd.DataFrame({"epoch": [1, 2, 3, 4, 5], "val_acc": [0.6, 0.72, 0.81, 0.85, 0.86],
                            "test_acc": 0.1, "energy_kwh": [0.011, 0.023, 0.034, 0.046, 0.06]})
-    _fails("an earlier one already did", lesson04.q1, 0.046, longer, 0.8, secret=0.034)
-    _fails("still below the target", lesson04.q1, 0.023, longer, 0.8, secret=0.034)
-    _fails("no amount of this run's energy", lesson04.q1, 0.046, history, 0.95)
+    _fails("an earlier one already did", lesson04.q1, 0.046, history=longer, target=0.8,
+           secret=0.034)
+    _fails("still below the target", lesson04.q1, 0.023, history=longer, target=0.8,
+           secret=0.034)
+    _fails("no amount of this run's energy", lesson04.q1, 0.046, history=history, target=0.95)
 
 
 def test_lesson04_q2():
     a, b = [0.81, 0.84, 0.86, 0.9], [0.7, 0.74, 0.8, 0.82]
     two = stats.mannwhitneyu(a, b, alternative="two-sided").pvalue
-    lesson04.q2(two, a, b)
-    lesson04.q2(stats.mannwhitneyu(a, b).pvalue, a, b)
+    lesson04.q2(two, first=a, second=b)
+    lesson04.q2(stats.mannwhitneyu(a, b).pvalue, first=a, second=b)
     _fails("one-sided", lesson04.q2, stats.mannwhitneyu(a, b, alternative="greater").pvalue,
-           a, b, secret=two)
-    _fails("t-test", lesson04.q2, stats.ttest_ind(a, b).pvalue, a, b, secret=two)
-    _fails(r"probability, so it lies in \[0, 1\]", lesson04.q2, 3.0, a, b)
-    _fails("still empty", lesson04.q2, ..., a, b)
-    _fails("Not the p-value", lesson04.q2, 0.5, a, b, secret=two)
+           first=a, second=b, secret=two)
+    _fails("t-test", lesson04.q2, stats.ttest_ind(a, b).pvalue,
+           first=a, second=b, secret=two)
+    _fails(r"probability, so it lies in \[0, 1\]", lesson04.q2, 3.0, first=a, second=b)
+    _fails("still empty", lesson04.q2, ..., first=a, second=b)
+    _fails("Not the p-value", lesson04.q2, 0.5, first=a, second=b, secret=two)
 
 
 # --- lesson 05 --------------------------------------------------------------------------
@@ -86,39 +89,40 @@ def runs():
 def test_lesson05_q1(runs):
     expected = add_pepr(runs, performance="test_acc", resources={"t": "train_time_s"},
                         by="dataset")["pepr_t"]
-    lesson05.q1(expected, runs)
-    lesson05.q1(list(expected), runs)
+    lesson05.q1(expected, results=runs)
+    lesson05.q1(list(expected), results=runs)
     p, t = runs["test_acc"], runs["train_time_s"]
-    _fails("not seconds", lesson05.q1, p / (1 + t), runs)
-    _fails("longest time only", lesson05.q1, p / (1 + t / t.max()), runs)
+    _fails("not seconds", lesson05.q1, p / (1 + t), results=runs)
+    _fails("longest time only", lesson05.q1, p / (1 + t / t.max()), results=runs)
     _fails("within each dataset", lesson05.q1,
            add_pepr(runs, performance="test_acc", resources={"t": "train_time_s"})["pepr_t"],
-           runs)
-    _fails("hold 16 values", lesson05.q1, expected[:3], runs)
-    _fails("still empty", lesson05.q1, ..., runs)
-    _fails("Not PePR-T yet", lesson05.q1, expected * 0.9, runs)
+           results=runs)
+    _fails("hold 16 values", lesson05.q1, expected[:3], results=runs)
+    _fails("still empty", lesson05.q1, ..., results=runs)
+    _fails("Not PePR-T yet", lesson05.q1, expected * 0.9, results=runs)
 
 
 def test_lesson05_q1_val_acc_hint(runs):
     runs = runs.assign(val_acc=np.linspace(0.6, 0.9, len(runs)))
     wrong = add_pepr(runs, performance="val_acc", resources={"t": "train_time_s"},
                      by="dataset")["pepr_t"]
-    _fails("not val_acc", lesson05.q1, wrong, runs)
+    _fails("not val_acc", lesson05.q1, wrong, results=runs)
 
 
 def test_lesson05_q2():
     scored = add_pepr(example_results(), performance="test_acc",
                       resources=lesson05.RESOURCES)
     best = {k: scored.loc[scored[f"pepr_{k}"].idxmax(), "model"] for k in "ecmt"}
-    lesson05.q2(best, scored)
-    _fails("still empty", lesson05.q2, ..., scored)
-    _fails("should be a dict", lesson05.q2, "resnet18", scored)
-    _fails(r"lacks the variant\(s\) \['m', 't'\]", lesson05.q2, {"e": "a", "c": "b"}, scored)
-    _fails("not a model of your table", lesson05.q2, {**best, "e": "resnet81"}, scored)
+    lesson05.q2(best, scored=scored)
+    _fails("still empty", lesson05.q2, ..., scored=scored)
+    _fails("should be a dict", lesson05.q2, "resnet18", scored=scored)
+    _fails(r"lacks the variant\(s\) \['m', 't'\]", lesson05.q2, {"e": "a", "c": "b"},
+           scored=scored)
+    _fails("not a model of your table", lesson05.q2, {**best, "e": "resnet81"}, scored=scored)
     most_accurate = scored.loc[scored["test_acc"].idxmax(), "model"]
-    _fails("most accurate model", lesson05.q2, {**best, "e": most_accurate}, scored)
+    _fails("most accurate model", lesson05.q2, {**best, "e": most_accurate}, scored=scored)
     _fails("Another model has a higher pepr_e", lesson05.q2, {**best, "e": "efficientnet_b0"},
-           scored)
+           scored=scored)
 
 
 def test_lesson05_q2_best_for_another_variant():
@@ -126,7 +130,7 @@ def test_lesson05_q2_best_for_another_variant():
                            "pepr_e": [0.5, 0.7, 0.6], "pepr_c": [0.5, 0.7, 0.6],
                            "pepr_m": [0.6, 0.5, 0.4], "pepr_t": [0.5, 0.7, 0.6]})
     _fails("best model for pepr_m, not for pepr_e", lesson05.q2,
-           {"e": "a", "c": "b", "m": "a", "t": "b"}, scored)
+           {"e": "a", "c": "b", "m": "a", "t": "b"}, scored=scored)
 
 
 # --- lesson 06 --------------------------------------------------------------------------
@@ -139,33 +143,35 @@ def test_lesson06_q1(raw):
     rows = raw[raw.dataset == "derma"]
     e = rows["energy"]
     right = rows["test_09"] / (1 + (e - e.min()) / (e.max() - e.min()))
-    lesson06.q1(right, raw, "derma")
-    lesson06.q1(right.to_numpy(), raw, "derma")
-    _fails("not kWh as measured", lesson06.q1, rows["test_09"] / (1 + e), raw, "derma")
+    lesson06.q1(right, results=raw, experiment="derma")
+    lesson06.q1(right.to_numpy(), results=raw, experiment="derma")
+    _fails("not kWh as measured", lesson06.q1, rows["test_09"] / (1 + e), results=raw,
+           experiment="derma")
     lo, hi = raw["energy"].min(), raw["energy"].max()
     _fails("over all experiments", lesson06.q1, rows["test_09"] / (1 + (e - lo) / (hi - lo)),
-           raw, "derma")
-    _fails("largest energy only", lesson06.q1, rows["test_09"] / (1 + e / e.max()), raw, "derma")
+           results=raw, experiment="derma")
+    _fails("largest energy only", lesson06.q1, rows["test_09"] / (1 + e / e.max()), results=raw,
+           experiment="derma")
     r = (e - e.min()) / (e.max() - e.min())
-    _fails("test_09", lesson06.q1, rows["test_05"] / (1 + r), raw, "derma")
-    _fails("hold 10 values", lesson06.q1, right[:5], raw, "derma")
-    _fails("Not PePR-E yet", lesson06.q1, right[::-1], raw, "derma")
+    _fails("test_09", lesson06.q1, rows["test_05"] / (1 + r), results=raw, experiment="derma")
+    _fails("hold 10 values", lesson06.q1, right[:5], results=raw, experiment="derma")
+    _fails("Not PePR-E yet", lesson06.q1, right[::-1], results=raw, experiment="derma")
 
 
 def test_lesson06_q2(raw):
     scored = paper.paper_pepr(raw)
     n_pepr, n_acc = lesson06.small_wins(scored, "pepr_e"), lesson06.small_wins(scored, "test_acc")
-    lesson06.q2(n_pepr, n_acc, scored)
-    lesson06.q2(float(n_pepr), np.int64(n_acc), scored)
-    _fails("whole number", lesson06.q2, 1.5, n_acc, scored)
-    _fails("whole number", lesson06.q2, "three", n_acc, scored)
-    _fails("whole number", lesson06.q2, [3], n_acc, scored)
-    _fails("still empty", lesson06.q2, n_pepr, ..., scored)
-    _fails("between 0 and 4", lesson06.q2, 7, n_acc, scored)
+    lesson06.q2(n_pepr, n_acc, scored=scored)
+    lesson06.q2(float(n_pepr), np.int64(n_acc), scored=scored)
+    _fails("whole number", lesson06.q2, 1.5, n_acc, scored=scored)
+    _fails("whole number", lesson06.q2, "three", n_acc, scored=scored)
+    _fails("whole number", lesson06.q2, [3], n_acc, scored=scored)
+    _fails("still empty", lesson06.q2, n_pepr, ..., scored=scored)
+    _fails("between 0 and 4", lesson06.q2, 7, n_acc, scored=scored)
     if n_pepr != n_acc:
-        _fails("swapped", lesson06.q2, n_acc, n_pepr, scored)
+        _fails("swapped", lesson06.q2, n_acc, n_pepr, scored=scored)
     wrong_acc = (n_acc + 1) % 5
-    _fails("n_small_better_acc` is not right yet", lesson06.q2, n_pepr, wrong_acc, scored)
+    _fails("n_small_better_acc` is not right yet", lesson06.q2, n_pepr, wrong_acc, scored=scored)
 
 
 # --- lesson 07 --------------------------------------------------------------------------
@@ -200,42 +206,42 @@ def test_lesson07_q1(table):
 def test_lesson07_q2_fits(table):
     kw = {"energy_budget_kwh": 0.003, "memory_budget_gb": 2.0}
     fits = list(table.loc[(table.energy_kwh <= 0.003) & (table.memory_gb <= 2.0), "model"])
-    lesson07.q2(fits, table, **kw)
-    lesson07.q2(tuple(reversed(fits)), table, **kw)
-    _fails("still empty", lesson07.q2, ..., table, **kw)
-    _fails("should be a list", lesson07.q2, "resnet18", table, **kw)
-    _fails("not a model of your table", lesson07.q2, ["resnet81"], table, **kw)
-    _fails("more energy per retraining", lesson07.q2, [*fits, "resnet50"], table, **kw)
-    _fails("more memory than the budget", lesson07.q2, [*fits, "densenet121"], table,
+    lesson07.q2(fits, table=table, **kw)
+    lesson07.q2(tuple(reversed(fits)), table=table, **kw)
+    _fails("still empty", lesson07.q2, ..., table=table, **kw)
+    _fails("should be a list", lesson07.q2, "resnet18", table=table, **kw)
+    _fails("not a model of your table", lesson07.q2, ["resnet81"], table=table, **kw)
+    _fails("more energy per retraining", lesson07.q2, [*fits, "resnet50"], table=table, **kw)
+    _fails("more memory than the budget", lesson07.q2, [*fits, "densenet121"], table=table,
            energy_budget_kwh=0.01, memory_budget_gb=2.0)
-    _fails("is missing", lesson07.q2, fits[1:], table, **kw)
+    _fails("is missing", lesson07.q2, fits[1:], table=table, **kw)
 
 
 def test_lesson07_q3_q4(table):
     kw = {"energy_budget_kwh": 0.003, "memory_budget_gb": 2.0}
     feasible = table[(table.energy_kwh <= 0.003) & (table.memory_gb <= 2.0)]
     best = feasible.loc[feasible["pepr_e"].idxmax(), "model"]
-    lesson07.q3(best, table, **kw)
+    lesson07.q3(best, table=table, **kw)
     yearly = 12 * table.set_index("model").loc[best, "energy_kwh"] * INTENSITY / 1000
-    lesson07.q4(best, table, yearly_co2_kg=yearly, intensity_g_per_kwh=INTENSITY, **kw)
-    _fails("breaks the energy or memory budget", lesson07.q3, "resnet50", table, **kw)
+    lesson07.q4(best, yearly, table=table, intensity_g_per_kwh=INTENSITY, **kw)
+    _fails("breaks the energy or memory budget", lesson07.q3, "resnet50", table=table, **kw)
     dominated = "mobilevitv2_050"  # within budget, beaten by a cheaper, more accurate model
-    _fails("is dominated", lesson07.q3, dominated, table, **kw)
-    _fails("still empty", lesson07.q3, ..., table, **kw)
-    _fails("more energy per retraining", lesson07.q4, "resnet50", table, yearly_co2_kg=1.0,
+    _fails("is dominated", lesson07.q3, dominated, table=table, **kw)
+    _fails("still empty", lesson07.q3, ..., table=table, **kw)
+    _fails("more energy per retraining", lesson07.q4, "resnet50", 1.0, table=table,
            intensity_g_per_kwh=INTENSITY, **kw)
-    _fails("more memory", lesson07.q4, "densenet121", table, yearly_co2_kg=1.0,
+    _fails("more memory", lesson07.q4, "densenet121", 1.0, table=table,
            intensity_g_per_kwh=INTENSITY, energy_budget_kwh=0.01, memory_budget_gb=2.0)
     q4 = {"intensity_g_per_kwh": INTENSITY, **kw}
-    _fails("in grams", lesson07.q4, best, table, yearly_co2_kg=yearly * 1000, **q4)
-    _fails("every month", lesson07.q4, best, table, yearly_co2_kg=yearly / 12, **q4)
-    _fails("twelve retrainings", lesson07.q4, best, table, yearly_co2_kg=yearly * 3, **q4,
+    _fails("in grams", lesson07.q4, best, yearly * 1000, table=table, **q4)
+    _fails("every month", lesson07.q4, best, yearly / 12, table=table, **q4)
+    _fails("twelve retrainings", lesson07.q4, best, yearly * 3, table=table, **q4,
            secret=yearly)
 
 
 def test_lesson07_nothing_fits(table):
     kw = {"energy_budget_kwh": 1e-6, "memory_budget_gb": 2.0}
-    lesson07.q2([], table, **kw)
-    lesson07.q3(None, table, **kw)
-    lesson07.q4(None, table, yearly_co2_kg=0.0, intensity_g_per_kwh=INTENSITY, **kw)
-    _fails(r"set `choice = None`", lesson07.q3, "resnet18", table, **kw)
+    lesson07.q2([], table=table, **kw)
+    lesson07.q3(None, table=table, **kw)
+    lesson07.q4(None, 0.0, table=table, intensity_g_per_kwh=INTENSITY, **kw)
+    _fails(r"set `choice = None`", lesson07.q3, "resnet18", table=table, **kw)

@@ -1,6 +1,9 @@
-"""`peprkit grade` on a tiny lesson: per-question isolation, timeouts, resume, bad input."""
+"""`peprkit grade` on a tiny lesson: isolation per question, timeouts, gradebook, bad input."""
 
 from __future__ import annotations
+
+import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -8,10 +11,11 @@ import pytest
 pytest.importorskip("otter")
 nbformat = pytest.importorskip("nbformat")
 
-from peprkit import authoring, grading  # noqa: E402
 from peprkit.cli import main  # noqa: E402
+from peprkit.course import _sandbox, authoring, grading  # noqa: E402
 
 V4 = nbformat.v4
+SECRET = "tests-secret"
 
 
 def _tiny_master(path):
@@ -81,6 +85,12 @@ def tiny(tmp_path_factory):
     return root, out / "autograder" / master.name, out / "student" / master.name
 
 
+def _grade(paths, root, **kwargs):
+    options = {"lesson": "01", "source_dir": root / "source", "timeout_s": 120,
+               "cell_timeout_s": 3, "secret": SECRET, **kwargs}
+    return grading.grade(paths, **options)
+
+
 @pytest.fixture(scope="module")
 def batch(tiny):
     """One grading batch with good, raising, looping, broken and blank notebooks."""
@@ -99,115 +109,216 @@ def batch(tiny):
     paths[-2].write_text("this is not a notebook")
     paths[-1].write_bytes(student.read_bytes())
     out = root / "grades.csv"
-    grades = grading.grade(paths, lesson="01", out=out, source_dir=root / "source",
-                           timeout_s=300, cell_timeout_s=3, jobs=2)
+    grades = _grade(paths, root, out=out, jobs=2)
     return grades, out, paths
 
 
-def _points(grades, name):
-    rows = grades[grades["submission"].str.endswith(name)]
+def _points(grades, student):
+    rows = grades[grades["student"] == student]
     return dict(zip(rows["question"], rows["points"], strict=True))
 
 
-def test_one_row_per_submission_and_question_in_input_order(batch):
+def _rows(grades, student):
+    return grades[grades["student"] == student].set_index("question")
+
+
+def test_one_row_per_student_and_question_in_input_order(batch):
     grades, out, paths = batch
     assert list(grades.columns) == grading.COLUMNS
-    assert list(dict.fromkeys(grades["submission"])) == [str(p) for p in paths]
-    assert (grades.groupby("submission").size() == 4).all()
+    assert list(dict.fromkeys(grades["student"])) == [p.stem for p in paths]
+    assert (grades.groupby("student").size() == 4).all()
     saved = pd.read_csv(out, dtype={"lesson": str})
     assert list(saved.columns) == grading.COLUMNS and len(saved) == len(grades)
+    sha = grades.drop_duplicates("student").set_index("student")["sha256"]
+    assert sha["good"] == grading._sha256(paths[0]) and len(sha["good"]) == 64
 
 
 def test_solutions_and_renamed_copies_score_full_marks(batch):
     grades = batch[0]
-    for name in ("good.ipynb", "renamed copy (1).ipynb"):
+    for name in ("good", "renamed copy (1)"):
         points = _points(grades, name)
         assert (points["q1"], points["q2"], points["q3"]) == (2.0, 1.0, 1.0)
-        rows = grades[grades["submission"].str.endswith(name)]
+        rows = grades[grades["student"] == name]
         assert (rows["cell_errors"] == 0).all()
-        assert rows["message"].isin(["", "graded by a person"]).all()
+        assert rows["feedback"].isin(["", "graded by a person"]).all()
 
 
 def test_a_raising_cell_costs_only_its_question(batch):
     grades = batch[0]
-    points = _points(grades, "raises.ipynb")
+    points = _points(grades, "raises")
     assert (points["q1"], points["q2"], points["q3"]) == (0.0, 1.0, 1.0)
-    row = grades[grades["submission"].str.endswith("raises.ipynb")].iloc[0]
-    assert row["cell_errors"] >= 1
+    assert _rows(grades, "raises").iloc[0]["cell_errors"] >= 1
 
 
-def test_looping_cells_and_tests_are_interrupted_and_the_rest_grades(batch):
+def test_looping_cells_and_function_calls_are_interrupted_and_the_rest_grades(batch):
     grades = batch[0]
-    points = _points(grades, "loops.ipynb")
+    points = _points(grades, "loops")
     assert (points["q1"], points["q2"], points["q3"]) == (2.0, 0.0, 0.0)
-    rows = grades[grades["submission"].str.endswith("loops.ipynb")].set_index("question")
-    assert "grading limit of 3" in rows.loc["q3", "message"]
+    rows = _rows(grades, "loops")
+    assert "grading limit of 3" in rows.loc["q3", "feedback"]
     assert (rows.loc[["q1", "q2", "q3"], "status"] == "graded").all()
 
 
 def test_a_broken_notebook_scores_zero_and_the_batch_goes_on(batch):
     grades = batch[0]
-    rows = grades[grades["submission"].str.endswith("broken.ipynb")]
-    rows = rows[rows["status"] != "manual"]
+    rows = grades[(grades["student"] == "broken") & (grades["status"] != "manual")]
     assert (rows["status"] == "error").all() and (rows["points"] == 0).all(), rows
-    assert rows.iloc[0]["message"].startswith("not a readable notebook")
-    assert len(grades[grades["submission"].str.endswith("blank.ipynb")]) == 4  # graded after it
-
-
-def test_a_cell_that_silences_the_timer_is_interrupted_by_the_executor(tiny):
-    root, solution, _ = tiny
-    hang = "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass"
-    path = _variant(solution, root / "silences.ipynb", value=hang)
-    grades = grading.grade([path], lesson="01", source_dir=root / "source", timeout_s=300,
-                           cell_timeout_s=1)  # the executor gives up 31 s into the cell
-    points = _points(grades, "silences.ipynb")
-    assert (points["q1"], points["q2"], points["q3"]) == (2.0, 0.0, 1.0)
-
-
-def test_a_notebook_that_ignores_the_cell_timer_is_killed_at_the_submission_limit(tiny):
-    root, solution, _ = tiny
-    hang = "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass"
-    path = _variant(solution, root / "hangs.ipynb", value=hang)
-    grades = grading.grade([path], lesson="01", source_dir=root / "source", timeout_s=8,
-                           cell_timeout_s=2)
-    auto = grades[grades["status"] != "manual"]
-    assert (auto["status"] == "timeout").all() and (auto["points"] == 0).all()
-    assert auto.iloc[0]["message"] == "grading stopped after 8 s (whole notebook)"
+    assert rows.iloc[0]["feedback"].startswith("not a readable notebook")
+    assert len(grades[grades["student"] == "blank"]) == 4  # graded after it
 
 
 def test_blank_notebook_scores_zero_and_manual_question_is_left_to_a_person(batch):
     grades = batch[0]
-    points = _points(grades, "blank.ipynb")
+    points = _points(grades, "blank")
     assert (points["q1"], points["q2"], points["q3"]) == (0.0, 0.0, 0.0)
+    assert _rows(grades, "blank").loc["q2", "feedback"] != ""
     essay = grades[grades["question"] == "essay"]
     assert (essay["status"] == "manual").all() and essay["points"].isna().all()
     assert (essay["max_points"] == 3).all()
 
 
+def test_hidden_test_failure_scores_zero_and_feedback_hides_it(tiny, tmp_path):
+    root, solution, _ = tiny
+    lookup = "def double(x):\n    return {2: 4}[x]"  # passes the public case only
+    path = _variant(solution, tmp_path / "lookup.ipynb", double=lookup)
+    row = _rows(_grade([path], root), "lookup").loc["q1"]
+    assert row["points"] == 0 and row["status"] == "graded"
+    assert "hidden" in row["feedback"] and "double(5)" not in row["feedback"]
+    assert "KeyError" in row["detail"]
+
+
+def test_a_cell_that_blocks_the_timer_is_stopped_and_earlier_answers_keep_points(tiny):
+    root, solution, _ = tiny
+    hang = "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass"
+    path = _variant(solution, root / "silences.ipynb", value=hang)
+    grades = _grade([path], root, cell_timeout_s=1)  # stopped 1 + 5 s into the cell
+    rows = _rows(grades, "silences")
+    assert rows.loc["q1", "points"] == 2.0 and rows.loc["q1", "status"] == "graded"
+    assert (rows.loc[["q2", "q3"], "status"] == "timeout").all()
+    assert (rows.loc[["q2", "q3"], "points"] == 0).all()
+    assert "could not be interrupted" in rows.loc["q2", "feedback"]
+
+
+def test_a_notebook_past_the_submission_limit_keeps_the_points_it_earned(tiny):
+    root, solution, _ = tiny
+    hang = "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass"
+    path = _variant(solution, root / "hangs.ipynb", value=hang)
+    grades = _grade([path], root, timeout_s=8, cell_timeout_s=60)
+    rows = _rows(grades, "hangs")
+    assert rows.loc["q1", "points"] == 2.0
+    assert (rows.loc[["q2", "q3"], "status"] == "timeout").all()
+    assert "stopped after 8 s (whole notebook)" in rows.loc["q2", "feedback"]
+
+
+def test_a_crash_keeps_earlier_points_and_the_code_runs_once(tiny, tmp_path, monkeypatch):
+    root, solution, _ = tiny
+    path = _variant(solution, tmp_path / "exits.ipynb",
+                    value="import os\nos._exit(3)\nvalue = 42")
+    runs = []
+    real_run = _sandbox.run
+
+    def counted(argv, *args, **kwargs):
+        if "peprkit.course._runner" in argv:
+            runs.append(argv)
+        return real_run(argv, *args, **kwargs)
+
+    monkeypatch.setattr(_sandbox, "run", counted)
+    rows = _rows(_grade([path], root), "exits")
+    assert len(runs) == 1, "the student's notebook must run once, never retried"
+    assert rows.loc["q1", "points"] == 2.0
+    assert (rows.loc[["q2", "q3"], "status"] == "crashed").all()
+    assert "error" not in set(rows["status"])
+
+
 def test_summary_totals_auto_graded_points(batch):
-    totals = grading.summary(batch[0]).set_index("submission")["points"]
-    assert totals[str(batch[2][0])] == 4.0 and totals[str(batch[2][-1])] == 0.0
+    totals = grading.summary(batch[0]).set_index("student")["points"]
+    assert totals["good"] == 4.0 and totals["blank"] == 0.0
 
 
-def test_rerun_resumes_without_regrading(batch, tiny, monkeypatch):
+def test_regrading_identical_files_is_skipped_even_from_another_path(batch, tiny, monkeypatch,
+                                                                     tmp_path):
     grades, out, paths = batch
     root = tiny[0]
+    before = out.read_bytes()
 
     def fail(*args, **kwargs):
         raise AssertionError("graded again")
 
     monkeypatch.setattr(grading, "grade_one", fail)
-    again = grading.grade(paths[:2], lesson="01", out=out, source_dir=root / "source")
-    assert len(again) == len(grades)
+    elsewhere = tmp_path / "moved"
+    elsewhere.mkdir()
+    copy = shutil.copy(paths[0], elsewhere / paths[0].name)
+    again = _grade([copy, paths[1]], root, out=out)
+    assert len(again) == 8 and out.read_bytes() == before
 
 
-def test_build_autograder_reads_points_and_manual_questions(tiny, tmp_path):
+def test_gradebook_keeps_other_lessons_regrades_changed_files_and_retries_failed(tiny,
+                                                                                tmp_path,
+                                                                                monkeypatch):
+    root, solution, student = tiny
+    source = tmp_path / "source"
+    source.mkdir()
+    shutil.copy(root / "source" / "01_tiny.ipynb", source / "01_tiny.ipynb")
+    shutil.copy(root / "source" / "01_tiny.ipynb", source / "07_tiny.ipynb")
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    ann = shutil.copy(student, subs / "ann_hw.ipynb")
+    hang = "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass"
+    bob = _variant(solution, subs / "bob_hw.ipynb", value=hang)
+    out = tmp_path / "book.csv"
+    options = {"out": out, "source_dir": source, "timeout_s": 60, "cell_timeout_s": 1,
+               "secret": SECRET, "student_pattern": r"(?P<student>[a-z]+)_hw"}
+    grading.grade([ann, bob], lesson="01", **options)
+    grading.grade([ann], lesson="07", **options)
+    book = pd.read_csv(out, dtype={"lesson": str})
+    assert set(book["lesson"]) == {"01_tiny", "07_tiny"} and len(book) == 12
+    assert set(book["student"]) == {"ann", "bob"}
+    assert (book[book["student"] == "bob"]["status"] == "timeout").any()
+
+    graded = []
+    real = grading.grade_one
+
+    def spy(path, *args, **kwargs):
+        graded.append(path.name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(grading, "grade_one", spy)
+    grading.grade([ann, bob], lesson="01", retry_failed=True, **options)
+    assert graded == ["bob_hw.ipynb"], "only submissions with timeout/crashed rows run again"
+
+    graded.clear()
+    _variant(solution, ann)  # ann hands in a new version
+    again = grading.grade([ann, bob], lesson="01", **options)
+    assert graded == ["ann_hw.ipynb"]
+    assert _points(again, "ann")["q1"] == 2.0
+    book = pd.read_csv(out, dtype={"lesson": str})
+    assert len(book) == 12 and set(book["lesson"]) == {"01_tiny", "07_tiny"}
+    assert book.duplicated(["student", "lesson", "question"]).sum() == 0
+
+
+def test_student_pattern_must_match(tmp_path):
+    assert grading.student_id(tmp_path / "x_ann.ipynb", r"x_(\w+)\.") == "ann"
+    with pytest.raises(ValueError, match=r"student_pattern='\(\?P<student>z\+\)' does not match"):
+        grading.student_id(tmp_path / "ann.ipynb", r"(?P<student>z+)")
+
+
+def test_an_old_csv_that_is_not_a_gradebook_is_refused(tiny, tmp_path):
+    root, solution, _ = tiny
+    out = tmp_path / "old.csv"
+    out.write_text("submission,points\na.ipynb,1\n")
+    with pytest.raises(ValueError, match=r"is not a peprkit gradebook"):
+        _grade([solution], root, out=out)
+
+
+def test_build_autograder_reads_points_manual_questions_and_test_names(tiny, tmp_path):
     root = tiny[0]
     autograder = grading.build_autograder(root / "source" / "01_tiny.ipynb", tmp_path)
-    assert autograder.zip_path.is_file()
     assert autograder.questions == [
         grading.Question("q1", 2.0, False), grading.Question("q2", 1.0, False),
         grading.Question("q3", 1.0, False), grading.Question("essay", 3.0, True)]
+    assert autograder.names["q1"] == ["double"]
+    assert [t["hidden"] for t in autograder.tests["q1"]] == [False, True]
+    assert autograder.cells["q1"] == ["cell3"]
 
 
 def test_folders_expand_to_their_notebooks(tmp_path):
@@ -238,9 +349,10 @@ def test_bad_submissions_raise_value_error(tmp_path, monkeypatch, submissions, m
     ("kwargs", "match"),
     [
         ({"lesson": "42"}, r"lesson='42' matches no master notebook"),
-        ({"timeout_s": 0}, r"timeout_s=0 must be a positive number of seconds"),
-        ({"cell_timeout_s": -1}, r"cell_timeout_s=-1 must be a positive number of seconds"),
+        ({"timeout_s": 0}, r"timeout_s=0 must be a positive number"),
+        ({"cell_timeout_s": -1}, r"cell_timeout_s=-1 must be a positive number"),
         ({"jobs": 0}, r"jobs=0 must be at least 1"),
+        ({"sandbox": "docker"}, r"sandbox='docker' is not a sandbox mode"),
     ],
 )
 def test_bad_options_raise_value_error(tiny, kwargs, match):
@@ -248,6 +360,29 @@ def test_bad_options_raise_value_error(tiny, kwargs, match):
     options = {"lesson": "01", "source_dir": root / "source", **kwargs}
     with pytest.raises(ValueError, match=match):
         grading.grade([solution], **options)
+
+
+def test_fallback_names_what_it_cannot_protect_once_per_batch(tiny, tmp_path, capsys):
+    root, solution, student = tiny
+    good = shutil.copy(solution, tmp_path / "good.ipynb")
+    blank = shutil.copy(student, tmp_path / "blank.ipynb")
+    grades = _grade([good, blank], root, sandbox="fallback", jobs=2)
+    err = capsys.readouterr().err
+    assert err.count("grading WITHOUT bubblewrap") == 1
+    for lost in ("files:", "network:", "processes:"):
+        assert lost in err
+    assert _points(grades, "good")["q1"] == 2.0 and _points(grades, "blank")["q1"] == 0.0
+
+
+def test_scrubbed_environment_keeps_only_the_allow_list(monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.setenv("PEPRKIT_DATA_DIR", "/data")
+    env = _sandbox.sandbox_env({"MPLBACKEND": "Agg"}, "/sandbox/.home")
+    assert "AWS_SECRET_ACCESS_KEY" not in env and env["PEPRKIT_DATA_DIR"] == "/data"
+    assert env["HOME"] == "/sandbox/.home"
+    assert set(env) <= set(_sandbox.ALLOWED_ENV) | {
+        "HOME", "MPLCONFIGDIR", "PYTHONDONTWRITEBYTECODE", "PEPRKIT_CONFIG_DIR",
+        "PEPRKIT_CACHE_DIR", "IPYTHONDIR", "OMP_NUM_THREADS"}
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
@@ -259,49 +394,71 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
 def test_cli_passes_options_and_prints_totals(tmp_path, monkeypatch, capsys):
     seen = {}
 
+    def row(student, status, feedback):
+        return {"student": student, "lesson": "01_x", "question": "q1", "points": 0.0,
+                "max_points": 2.0, "status": status, "feedback": feedback, "detail": "",
+                "cell_errors": 0, "sha256": "0" * 64, "submission": f"{student}.ipynb"}
+
     def fake_grade(submissions, **kwargs):
         seen.update(kwargs, submissions=submissions)
-        return pd.DataFrame([
-            {"submission": "a.ipynb", "lesson": "01", "question": "q1", "points": 1.0,
-             "max_points": 2.0, "status": "graded", "message": "", "cell_errors": 0},
-            {"submission": "b.ipynb", "lesson": "01", "question": "q1", "points": 0.0,
-             "max_points": 2.0, "status": "timeout", "message": "stopped", "cell_errors": 0},
-        ])
+        return pd.DataFrame([row("a", "graded", ""), row("b", "crashed", "stopped")])
 
     monkeypatch.setattr(grading, "grade", fake_grade)
     code = main(["grade", "a.ipynb", "b.ipynb", "--lesson", "01", "--out", "g.csv",
-                 "--cell-timeout", "5", "--jobs", "2", "--full", "--restart"])
+                 "--cell-timeout", "5", "--jobs", "2", "--full", "--restart",
+                 "--retry-failed", "--student-pattern", "(.+)", "--sandbox", "fallback"])
     out, err = capsys.readouterr()
-    assert code == 0 and "a.ipynb" in out and "wrote 2 rows to g.csv" in out
-    assert "b.ipynb: timeout: stopped" in err
+    assert code == 0 and "wrote 2 rows to g.csv" in out
+    assert "b (b.ipynb): crashed: stopped" in err
     assert seen["submissions"] == ["a.ipynb", "b.ipynb"] and seen["lesson"] == "01"
-    assert seen["cell_timeout_s"] == 5 and seen["jobs"] == 2
+    assert seen["cell_timeout_s"] == 5 and seen["jobs"] == 2 and seen["sandbox"] == "fallback"
     assert seen["quick"] is False and seen["resume"] is False and seen["out"] == "g.csv"
+    assert seen["retry_failed"] is True and seen["student_pattern"] == "(.+)"
 
 
-def test_an_otter_crash_is_retried_once(tiny, tmp_path, monkeypatch):
-    """A run that leaves no results (otter failed, not the submission) is tried again."""
-    root, solution, _ = tiny
-    autograder = grading.build_autograder(root / "source" / "01_tiny.ipynb", tmp_path / "ag")
-    real_popen = grading.subprocess.Popen
-    calls = []
+def test_exported_answers_that_are_not_json_score_zero(tmp_path):
+    folder = tmp_path / ".grading"
+    (folder / "answers").mkdir(parents=True)
+    (folder / "answers" / "q1.json").write_text("{not json")
+    answers, problem = grading._read_answers(folder, "q1")
+    assert answers is None and "not valid JSON" in problem
+    (folder / "answers" / "q1.json").write_text(json.dumps([1, 2]))
+    assert grading._read_answers(folder, "q1")[0] is None
+    (folder / "answers" / "q1.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert "not valid JSON" in grading._read_answers(folder, "q1")[1]
 
-    def flaky_popen(cmd, **kwargs):
-        calls.append(cmd)
-        if len(calls) == 1:  # the first run crashes before writing results
-            return real_popen([grading.sys.executable, "-c", "print('kernel died')"], **kwargs)
-        return real_popen(cmd, **kwargs)
 
-    monkeypatch.setattr(grading.subprocess, "Popen", flaky_popen)
-    graded = grading.grade_one(solution, autograder, timeout_s=300, cell_timeout_s=30)
-    assert len(calls) == 2
-    assert {status for _, status, _ in graded.scores.values()} == {"graded"}
+def test_planted_symlinks_are_not_followed_out_of_the_folder(tmp_path):
+    folder = tmp_path / "sub" / ".grading"
+    (folder / "answers").mkdir(parents=True)
+    outside = tmp_path / "secret.json"
+    outside.write_text('{"double": 1}')
+    (folder / "answers" / "q1.json").symlink_to(outside)
+    assert grading._read_answers(folder, "q1") == (None, "")
 
-    calls.clear()
-    monkeypatch.setattr(grading.subprocess, "Popen", lambda cmd, **kwargs: flaky_popen(
-        [grading.sys.executable, "-c", "print('kernel died')"], **kwargs))
-    graded = grading.grade_one(solution, autograder, timeout_s=300, cell_timeout_s=30)
-    assert len(calls) == 2
-    for points, status, message in graded.scores.values():
-        assert (points, status) == (0.0, "error")
-        assert "otter could not grade it" in message and "kernel died" in message
+
+def test_codec_exports_plain_data_functions_as_source_and_objects_as_attributes():
+    import types
+
+    import numpy as np
+
+    from peprkit.course import _codec
+
+    def helper(x):
+        return x + 1
+
+    def answer(v):
+        return np.asarray(v) * helper(1)
+
+    run = types.SimpleNamespace(history=pd.DataFrame({"energy_kwh": [0.1, 0.2]}), epochs=2,
+                                _private=1)
+    data = json.loads(json.dumps(_codec.encode(
+        {"f": answer, "run": run, "arr": np.arange(3), "nan": float("nan"), "e": ...})))
+    back = _codec.decode(data)
+    f = back["f"]
+    assert isinstance(f, _codec.FunctionSource) and f.name == "answer"
+    assert f.modules == {"np": "numpy"} and "def helper" in f.helpers["helper"]
+    assert back["run"].history["energy_kwh"].tolist() == [0.1, 0.2]
+    assert back["run"].epochs == 2 and not hasattr(back["run"], "_private")
+    assert back["arr"].tolist() == [0, 1, 2] and np.isnan(back["nan"]) and back["e"] is ...
+    assert "pickle" not in json.dumps(data)

@@ -11,7 +11,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peprkit.checks._common import answered, close, columns, model_name, number, same
+from peprkit.course.checks._common import (
+    CheckFailed,
+    answered,
+    close,
+    columns,
+    model_name,
+    number,
+    same,
+)
 from peprkit.metric import pareto_front
 
 #: Columns the capstone's table must have.
@@ -33,32 +41,32 @@ def q1(table: Any, *, budget_kwh: float, intensity_g_per_kwh: float,
         >>> q1(t, budget_kwh=1.0, intensity_g_per_kwh=5.0)
         Traceback (most recent call last):
         ...
-        AssertionError: `table` has several rows for 'a'...
+        peprkit.course.checks.CheckFailed: `table` has several rows for 'a'...
     """
     columns(table, name, TABLE_COLUMNS)
     for column in ("co2_clinic_g", "pepr_e"):
         if (table[column].map(lambda v: v is Ellipsis)).any():
-            raise AssertionError(
+            raise CheckFailed(
                 f"`{name}[{column!r}]` is still `...`: replace it with your computation."
             )
     for column in TABLE_COLUMNS[1:]:
         try:
             pd.to_numeric(table[column])
         except (TypeError, ValueError):
-            raise AssertionError(f"`{name}[{column!r}]` should hold numbers.") from None
+            raise CheckFailed(f"`{name}[{column!r}]` should hold numbers.") from None
     if table.empty:
-        raise AssertionError(f"`{name}` is empty: put one row per model of your sweep in it.")
+        raise CheckFailed(f"`{name}` is empty: put one row per model of your sweep in it.")
     repeated = table["model"][table["model"].duplicated()]
     if len(repeated):
-        raise AssertionError(
+        raise CheckFailed(
             f"`{name}` has several rows for {repeated.iloc[0]!r}: keep one row per model (e.g. "
             "the mean over seeds with groupby('model'))."
         )
     if table[TABLE_COLUMNS[1:]].isna().any().any():
-        raise AssertionError(f"`{name}` has missing values; every model needs every number.")
+        raise CheckFailed(f"`{name}` has missing values; every model needs every number.")
     energy = table["energy_kwh"].to_numpy(dtype=float)
     if not same(table["co2_clinic_g"].to_numpy(dtype=float), energy * intensity_g_per_kwh):
-        raise AssertionError(
+        raise CheckFailed(
             "co2_clinic_g should be the clinic's emissions: energy_kwh times the grid "
             "intensity of the clinic's country (g/kWh), not the meter's default grid."
         )
@@ -68,12 +76,12 @@ def q1(table: Any, *, budget_kwh: float, intensity_g_per_kwh: float,
         return
     if energy.max() > energy.min() and same(
             got, p / (1 + (energy - energy.min()) / (energy.max() - energy.min()))):
-        raise AssertionError(
+        raise CheckFailed(
             "pepr_e is min-max normalised over your models. The clinic has a fixed budget: "
             "R = energy_kwh / budget (normalize(..., reference=budget)), so scores stay "
             "comparable when the set of models changes."
         )
-    raise AssertionError(
+    raise CheckFailed(
         "pepr_e should be test_acc / (1 + R) with R = energy_kwh / the energy budget."
     )
 
@@ -84,21 +92,21 @@ def _within_budget(table: pd.DataFrame, energy_budget_kwh: float,
     return table[ok]
 
 
-def q2(fits: Any, table: pd.DataFrame, *, energy_budget_kwh: float,
+def q2(fits: Any, *, table: pd.DataFrame, energy_budget_kwh: float,
        memory_budget_gb: float, name: str = "fits") -> None:
     """``fits`` lists the models whose energy and memory are both within budget.
 
     Example:
         >>> t = pd.DataFrame({"model": ["a", "b"], "test_acc": [0.9, 0.8],
         ...                   "energy_kwh": [1.0, 3.0], "memory_gb": [1.0, 1.0]})
-        >>> q2(["a", "b"], t, energy_budget_kwh=2.0, memory_budget_gb=2.0)
+        >>> q2(["a", "b"], table=t, energy_budget_kwh=2.0, memory_budget_gb=2.0)
         Traceback (most recent call last):
         ...
-        AssertionError: 'b' uses more energy per retraining than the budget...
+        peprkit.course.checks.CheckFailed: 'b' uses more energy per retraining than the budget...
     """
     answered(fits, name)
     if isinstance(fits, str) or not hasattr(fits, "__iter__"):
-        raise AssertionError(
+        raise CheckFailed(
             f"`{name}` should be a list of model names (possibly empty), got "
             f"{type(fits).__name__}."
         )
@@ -111,22 +119,22 @@ def q2(fits: Any, table: pd.DataFrame, *, energy_budget_kwh: float,
         if model in expected:
             continue
         if by_model.loc[model, "energy_kwh"] > energy_budget_kwh:
-            raise AssertionError(
+            raise CheckFailed(
                 f"{model!r} uses more energy per retraining than the budget; a model fits only "
                 "when energy_kwh <= the energy budget."
             )
-        raise AssertionError(
+        raise CheckFailed(
             f"{model!r} needs more memory than the budget; a model fits only when "
             "memory_gb <= the memory budget too."
         )
     if set(chosen) != expected:
-        raise AssertionError(
+        raise CheckFailed(
             f"At least one model that meets both budgets is missing from `{name}`: check every "
             "row of the table against both limits (<=)."
         )
 
 
-def q3(choice: Any, table: pd.DataFrame, *, energy_budget_kwh: float,
+def q3(choice: Any, *, table: pd.DataFrame, energy_budget_kwh: float,
        memory_budget_gb: float, name: str = "choice") -> None:
     """``choice`` is on the Pareto front (test_acc vs energy) of the models within budget.
 
@@ -135,48 +143,47 @@ def q3(choice: Any, table: pd.DataFrame, *, energy_budget_kwh: float,
     Example:
         >>> t = pd.DataFrame({"model": ["a", "b"], "test_acc": [0.9, 0.8],
         ...                   "energy_kwh": [1.0, 2.0], "memory_gb": [1.0, 1.0]})
-        >>> q3("b", t, energy_budget_kwh=5.0, memory_budget_gb=2.0)
+        >>> q3("b", table=t, energy_budget_kwh=5.0, memory_budget_gb=2.0)
         Traceback (most recent call last):
         ...
-        AssertionError: 'b' is dominated: ...
+        peprkit.course.checks.CheckFailed: 'b' is dominated: ...
     """
     feasible = _within_budget(table, energy_budget_kwh, memory_budget_gb)
     if feasible.empty:
         if choice is None:
             return
-        raise AssertionError(
+        raise CheckFailed(
             "No model of your table meets both budgets, so there is nothing to deploy: set "
             f"`{name} = None` and say in your justification what the clinic should change."
         )
     answered(choice, name)
     model_name(choice, name, table)
     if choice not in set(feasible["model"]):
-        raise AssertionError(
+        raise CheckFailed(
             f"{choice!r} breaks the energy or memory budget; compare only the models within "
             "both budgets."
         )
     front = pareto_front(feasible["test_acc"].to_numpy(dtype=float),
                          feasible["energy_kwh"].to_numpy(dtype=float))
     if not bool(np.asarray(front)[feasible["model"].to_numpy() == choice].any()):
-        raise AssertionError(
+        raise CheckFailed(
             f"{choice!r} is dominated: another model within budget is at least as accurate "
             "and uses no more energy. Pick a model on the Pareto front (plot.pareto shows it)."
         )
 
 
-def q4(choice: Any, table: pd.DataFrame, *, energy_budget_kwh: float,
-       memory_budget_gb: float, yearly_co2_kg: Any, intensity_g_per_kwh: float,
-       name: str = "choice") -> None:
+def q4(choice: Any, yearly_co2_kg: Any, *, table: pd.DataFrame, energy_budget_kwh: float,
+       memory_budget_gb: float, intensity_g_per_kwh: float, name: str = "choice") -> None:
     """``choice`` stays within both budgets; ``yearly_co2_kg`` is 12 retrainings' CO2 in kg.
 
     Example:
         >>> t = pd.DataFrame({"model": ["a"], "test_acc": [0.9], "energy_kwh": [3.0],
         ...                   "memory_gb": [1.0]})
-        >>> q4("a", t, energy_budget_kwh=2.0, memory_budget_gb=2.0, yearly_co2_kg=3.6,
+        >>> q4("a", 3.6, table=t, energy_budget_kwh=2.0, memory_budget_gb=2.0,
         ...    intensity_g_per_kwh=100.0)
         Traceback (most recent call last):
         ...
-        AssertionError: 'a' needs more energy per retraining than the budget allows...
+        peprkit.course.checks.CheckFailed: 'a' needs more energy per retraining than ...
     """
     if choice is None and _within_budget(table, energy_budget_kwh, memory_budget_gb).empty:
         expected = 0.0
@@ -184,12 +191,12 @@ def q4(choice: Any, table: pd.DataFrame, *, energy_budget_kwh: float,
         model_name(choice, name, table)
         row = table[table["model"] == choice].iloc[0]
         if row["energy_kwh"] > energy_budget_kwh:
-            raise AssertionError(
+            raise CheckFailed(
                 f"{choice!r} needs more energy per retraining than the budget allows; look at "
                 "energy_kwh against the energy budget."
             )
         if row["memory_gb"] > memory_budget_gb:
-            raise AssertionError(
+            raise CheckFailed(
                 f"{choice!r} needs more memory than the clinic's machine has; look at "
                 "memory_gb against the memory budget."
             )
@@ -198,10 +205,10 @@ def q4(choice: Any, table: pd.DataFrame, *, energy_budget_kwh: float,
     if close(value, expected):
         return
     if close(value, expected * 1000):
-        raise AssertionError("yearly_co2_kg is in grams; divide by 1000 for kilograms.")
+        raise CheckFailed("yearly_co2_kg is in grams; divide by 1000 for kilograms.")
     if close(value, expected / 12):
-        raise AssertionError("yearly_co2_kg is one retraining; the clinic retrains every month.")
-    raise AssertionError(
+        raise CheckFailed("yearly_co2_kg is one retraining; the clinic retrains every month.")
+    raise CheckFailed(
         "yearly_co2_kg should be twelve retrainings times your choice's energy_kwh times the "
         "clinic's grid intensity, in kg."
     )

@@ -9,10 +9,29 @@ import numpy as np
 import pandas as pd
 
 
+class CheckFailed(AssertionError):
+    """A self-check that did not pass: its message is the hint.
+
+    It is an ``AssertionError``, so otter, pytest and ``peprkit grade`` record a failure;
+    in Jupyter, IPython and Colab it shows the hint alone, without a traceback through
+    the kit's code (IPython calls ``_render_traceback_`` when it is there).
+
+    >>> err = CheckFailed("divide by the range")
+    >>> isinstance(err, AssertionError), err._render_traceback_()[-1]
+    (True, 'divide by the range')
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return ["\x1b[0;31mNot yet:\x1b[0m (self-check)", *str(self).splitlines()]
+
+
+CheckFailed.__module__ = "peprkit.course.checks"
+
+
 def answered(value: Any, name: str) -> None:
     """Fail with a hint when ``value`` is still the notebook's ``...`` placeholder (or None)."""
     if value is Ellipsis or value is None:
-        raise AssertionError(
+        raise CheckFailed(
             f"`{name}` is still empty: replace the `...` with your answer and run the cell again."
         )
 
@@ -21,7 +40,7 @@ def number(value: Any, name: str, unit: str = "") -> float:
     """``value`` as a float, or a hint that one number was expected."""
     answered(value, name)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        raise AssertionError(
+        raise CheckFailed(
             f"`{name}` should be a single number{f' in {unit}' if unit else ''}, got "
             f"{type(value).__name__}. If you have a one-row Series, take `.item()` or `float(...)`."
         )
@@ -41,12 +60,12 @@ def values(answer: Any, name: str, n: int) -> np.ndarray:
     try:
         arr = np.asarray(answer, dtype=float).ravel()
     except (TypeError, ValueError):
-        raise AssertionError(
+        raise CheckFailed(
             f"`{name}` should hold numbers (a Series, array or list), got "
             f"{type(answer).__name__}."
         ) from None
     if arr.size != n:
-        raise AssertionError(f"`{name}` should hold {n} values (one per model), got {arr.size}.")
+        raise CheckFailed(f"`{name}` should hold {n} values (one per model), got {arr.size}.")
     return arr
 
 
@@ -59,12 +78,12 @@ def model_name(answer: Any, name: str, table: pd.DataFrame) -> str:
     """``answer`` as one of the table's model names, or a hint."""
     answered(answer, name)
     if not isinstance(answer, str):
-        raise AssertionError(
+        raise CheckFailed(
             f"`{name}` should be a model name (a string such as the ones in the `model` "
             f"column), got {type(answer).__name__}."
         )
     if answer not in set(table["model"].astype(str)):
-        raise AssertionError(
+        raise CheckFailed(
             f"`{name}`={answer!r} is not a model of your table; copy a name from its "
             "`model` column."
         )
@@ -75,8 +94,36 @@ def columns(table: Any, name: str, required: list[str]) -> pd.DataFrame:
     """``table`` as a DataFrame holding ``required`` columns, or a hint naming the missing ones."""
     answered(table, name)
     if not isinstance(table, pd.DataFrame):
-        raise AssertionError(f"`{name}` should be a pandas DataFrame, got {type(table).__name__}.")
+        raise CheckFailed(f"`{name}` should be a pandas DataFrame, got {type(table).__name__}.")
     missing = [c for c in required if c not in table.columns]
     if missing:
-        raise AssertionError(f"`{name}` lacks the column(s) {missing}.")
+        raise CheckFailed(f"`{name}` lacks the column(s) {missing}.")
     return table
+
+
+def minmax_slips(got: np.ndarray, performance: Any, resource: Any, *, symbol: str, what: str,
+                 unit: str, largest: str, cheapest: str) -> None:
+    """Raise the hint for the two usual slips of a PePR computed by hand with min-max R.
+
+    ``got`` is the learner's scores, ``performance`` and ``resource`` the raw columns:
+    forgetting to normalise (``P / (1 + x)``) and dividing by the maximum only
+    (``P / (1 + x / max)``). Returns when neither slip matches.
+
+    >>> minmax_slips(np.array([0.5, 0.25]), [1.0, 1.0], [1.0, 3.0], symbol="t", what="time",
+    ...              unit="seconds", largest="longest time", cheapest="fastest run")
+    Traceback (most recent call last):
+    ...
+    peprkit.course.checks.CheckFailed: PePR takes the normalised time, ...
+    """
+    p = np.asarray(performance, dtype=float)
+    x = np.asarray(resource, dtype=float)
+    if same(got, p / (1 + x)):
+        raise CheckFailed(
+            f"PePR takes the normalised {what}, R = ({symbol} - {symbol}_min) / "
+            f"({symbol}_max - {symbol}_min), not {unit} as measured."
+        )
+    if x.max() > 0 and same(got, p / (1 + x / x.max())):
+        raise CheckFailed(
+            f"R looks divided by the {largest} only; min-max also subtracts the smallest, "
+            f"so the {cheapest} gets R = 0."
+        )

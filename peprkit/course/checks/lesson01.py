@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peprkit.checks._common import answered, close, number, same
+from peprkit.course.checks._common import CheckFailed, answered, close, number, same
 from peprkit.metric import add_pepr, normalize, pepr
 
 # Inputs the learner's functions are tried on (the hidden tests use others).
@@ -23,10 +23,10 @@ _PEPR_CASES = ((0.9, 0.0), (0.8, 1.0), (0.6, 0.5))
 def _call(func: Any, name: str, *args: Any) -> Any:
     answered(func, name)
     if not callable(func):
-        raise AssertionError(f"`{name}` should be a function (def {name}(...): ...).")
+        raise CheckFailed(f"`{name}` should be a function (def {name}(...): ...).")
     result = func(*args)
     if result is None or result is Ellipsis:
-        raise AssertionError(
+        raise CheckFailed(
             f"`{name}` returned {result!r}: replace the `...` in its body and end it with "
             "`return <your result>`."
         )
@@ -39,12 +39,12 @@ def q1(normalize_by_hand: Callable[[Any], Any]) -> None:
     >>> q1(lambda v: np.asarray(v) / max(v))
     Traceback (most recent call last):
     ...
-    AssertionError: The smallest value should become 0...
+    peprkit.course.checks.CheckFailed: The smallest value should become 0...
     """
     for case in _NORMALIZE_CASES:
         out = np.asarray(_call(normalize_by_hand, "normalize_by_hand", list(case)), dtype=float)
         if out.shape != (len(case),):
-            raise AssertionError(
+            raise CheckFailed(
                 f"normalize_by_hand should return one value per input ({len(case)} here), "
                 f"got shape {out.shape}."
             )
@@ -52,21 +52,21 @@ def q1(normalize_by_hand: Callable[[Any], Any]) -> None:
             continue
         x = np.asarray(case)
         if not close(float(out.min()), 0.0):
-            raise AssertionError(
+            raise CheckFailed(
                 "The smallest value should become 0: subtract the minimum of the values "
                 "before dividing."
             )
         if not close(float(out.max()), 1.0):
-            raise AssertionError(
+            raise CheckFailed(
                 "The largest value should become 1: divide by the range (max - min), "
                 "not by the maximum."
             )
         if list(np.argsort(out)) != list(np.argsort(x)):
-            raise AssertionError(
+            raise CheckFailed(
                 "The order changed: normalising must keep the smallest resource the "
                 "smallest. Compute each value from its own input, in the same position."
             )
-        raise AssertionError(
+        raise CheckFailed(
             "Ends are right but values in between are off: every value x maps to "
             "(x - min) / (max - min)."
         )
@@ -82,16 +82,16 @@ def q2(pepr_by_hand: Callable[[float, float], float]) -> None:
         if close(got, pepr(p, r)):
             continue
         if r > 0 and close(got, p / r):
-            raise AssertionError(
+            raise CheckFailed(
                 "Dividing by R alone blows up for the cheapest model (R = 0). PePR divides "
                 "by one plus the resource."
             )
         if close(got, p * (1 - r)) or close(got, p - r):
-            raise AssertionError(
+            raise CheckFailed(
                 "PePR is a ratio, not a difference: the most expensive model (R = 1) should "
                 "keep half of its performance, not lose all of it."
             )
-        raise AssertionError(
+        raise CheckFailed(
             f"pepr_by_hand({p}, {r}) is off. Check: with R = 0 the score equals P, with "
             "R = 1 it is P / 2."
         )
@@ -102,24 +102,24 @@ def _models(answer: Any, name: str, table: pd.DataFrame) -> list[str]:
     if isinstance(answer, (pd.Series, pd.Index, np.ndarray)):
         answer = list(answer)
     if not isinstance(answer, (list, tuple)) or not all(isinstance(m, str) for m in answer):
-        raise AssertionError(
+        raise CheckFailed(
             f"`{name}` should be a list of model names (strings), best first, e.g. "
             "list(table.sort_values(...)['model'])."
         )
     if sorted(answer) != sorted(table["model"]):
-        raise AssertionError(
+        raise CheckFailed(
             f"`{name}` should name every model of the table exactly once "
             f"({len(table)} names), got {len(answer)}."
         )
     return list(answer)
 
 
-def q3(rank_by_accuracy: Any, rank_by_pepr: Any, table: pd.DataFrame) -> None:
+def q3(rank_by_accuracy: Any, rank_by_pepr: Any, *, table: pd.DataFrame) -> None:
     """Models ranked best first by test accuracy and by PePR-E (energy, min-max in the table).
 
     >>> t = pd.DataFrame({"model": ["a", "b"], "test_acc": [0.9, 0.8],
     ...                   "energy_kwh": [2.0, 1.0]})
-    >>> q3(["a", "b"], ["b", "a"], t)
+    >>> q3(["a", "b"], ["b", "a"], table=t)
     """
     scored = add_pepr(table, performance="test_acc", resources={"e": "energy_kwh"})
     for answer, name, column in ((rank_by_accuracy, "rank_by_accuracy", "test_acc"),
@@ -129,11 +129,11 @@ def q3(rank_by_accuracy: Any, rank_by_pepr: Any, table: pd.DataFrame) -> None:
         if list(values.loc[got]) == sorted(values, reverse=True):
             continue
         if list(values.loc[got]) == sorted(values):
-            raise AssertionError(
+            raise CheckFailed(
                 f"`{name}` is in the right order but reversed: put the best model first "
                 "(sort_values(..., ascending=False))."
             )
-        raise AssertionError(
+        raise CheckFailed(
             f"`{name}` is not ordered by {column!r}: sort the scored table by that column, "
             "best first, and take its `model` column."
         )
@@ -164,17 +164,95 @@ def q4(minmax_with: Any, minmax_without: Any, budget_with: Any, budget_without: 
         if not close(got[key], expected[key]):
             other = "minmax_without" if key == "minmax_with" else "minmax_with"
             if close(got[key], expected[other]):
-                raise AssertionError(
+                raise CheckFailed(
                     f"`{key}` holds the score for the other set: min-max uses the min and "
                     "max of the models in the set you normalise."
                 )
-            raise AssertionError(
+            raise CheckFailed(
                 f"`{key}` is off: normalise the energy column of that set with "
                 "peprkit.normalize, then score with peprkit.pepr."
             )
     for key in ("budget_with", "budget_without"):
         if not close(got[key], expected[key]):
-            raise AssertionError(
+            raise CheckFailed(
                 f"`{key}` is off: with a fixed budget R = energy / budget "
                 "(peprkit.normalize(..., reference=budget)), whichever models are in the set."
             )
+
+
+# --- grading (used by `peprkit grade`; learners never need these) ---------------------
+#: The master these hooks belong to.
+GRADED_LESSON = "01_pepr_metric"
+#: Names the grader rebuilds itself (:func:`grading_context`) instead of reading them
+#: from the notebook.
+CONTEXT = ("table", "MODEL", "DROP", "BUDGET_KWH")
+
+
+def grading_parameters(rng: np.random.Generator) -> dict[str, Any]:
+    """Inputs ``peprkit grade`` injects after the parameters cell: a random subset of the
+    example models (never all of them) and a random energy budget, so that answers copied
+    from another run of the notebook do not fit.
+
+    >>> p = grading_parameters(np.random.default_rng(0))
+    >>> 5 <= len(p["MODELS"]) < 8 and 0.002 <= p["BUDGET_KWH"] <= 0.02
+    True
+    """
+    from peprkit.examples import example_results
+
+    models = sorted(example_results()["model"].astype(str))
+    k = int(rng.integers(5, len(models)))
+    chosen = sorted(str(m) for m in rng.choice(models, size=k, replace=False))
+    return {"MODELS": chosen, "BUDGET_KWH": round(float(rng.uniform(0.002, 0.02)), 6)}
+
+
+def grading_context(parameters: dict[str, Any], folder: Any = None) -> dict[str, Any]:
+    """The tests' context, rebuilt from the injected ``parameters`` as the lesson builds it
+    (the notebook's own ``table`` is never trusted).
+
+    >>> ctx = grading_context({"MODELS": ["resnet18", "resnet50", "densenet121"],
+    ...                        "BUDGET_KWH": 0.01})
+    >>> len(ctx["table"]), ctx["MODEL"], ctx["BUDGET_KWH"]
+    (3, 'resnet18', 0.01)
+    """
+    from peprkit.examples import example_results
+
+    table = example_results()
+    models = parameters.get("MODELS")
+    if models:
+        table = table[table["model"].isin(models)]
+    table = table.reset_index(drop=True)
+    model = "resnet18" if "resnet18" in set(table["model"]) else table["model"].iloc[0]
+    drop = table.loc[table["energy_kwh"].idxmax(), "model"]
+    return {"table": table, "MODEL": model, "DROP": drop,
+            "BUDGET_KWH": float(parameters.get("BUDGET_KWH", 0.005))}
+
+
+def hidden_q1(normalize_by_hand: Any, *, rng: np.random.Generator | None = None) -> None:
+    """Hidden test of exercise 1: random resource values of random size and scale.
+
+    >>> hidden_q1(lambda v: (np.asarray(v) - min(v)) / (max(v) - min(v)))
+    """
+    from peprkit.course._secret import rng as grading_rng
+
+    rng = grading_rng("01", "q1") if rng is None else rng
+    for _ in range(4):
+        n = int(rng.integers(3, 10))
+        case = (10.0 ** rng.uniform(-4, 3)) * rng.uniform(0.1, 10.0, size=n)
+        out = np.asarray(_call(normalize_by_hand, "normalize_by_hand", case.tolist()),
+                         dtype=float)
+        if out.shape != (n,) or not same(out, normalize(case)):
+            raise CheckFailed("normalize_by_hand is wrong on other resource values.")
+
+
+def hidden_q2(pepr_by_hand: Any, *, rng: np.random.Generator | None = None) -> None:
+    """Hidden test of exercise 2: random performances and resources (also R > 1).
+
+    >>> hidden_q2(lambda p, r: p / (1 + r))
+    """
+    from peprkit.course._secret import rng as grading_rng
+
+    rng = grading_rng("01", "q2") if rng is None else rng
+    for p, r in zip(rng.uniform(0, 1, 5), rng.uniform(0, 3, 5), strict=True):
+        got = number(_call(pepr_by_hand, "pepr_by_hand", float(p), float(r)), "pepr_by_hand")
+        if not close(got, pepr(float(p), float(r))):
+            raise CheckFailed("pepr_by_hand is wrong on other inputs.")
