@@ -39,6 +39,33 @@ SMALL_ZOO: tuple[str, ...] = (
 )
 _PROBE_SIZES = (32, 48, 64, 96, 128, 160, 192, 224, 256)
 _HUB_HOST = ("huggingface.co", 443)
+#: The paper zoo's data file (one row per architecture), shipped inside the package.
+PAPER_ZOO_FILE = Path(__file__).with_name("paper_zoo.csv")
+#: Columns of :data:`PAPER_ZOO_FILE`, in order (see :func:`paper_zoo`).
+PAPER_ZOO_COLUMNS = (
+    "model", "timm_weights", "num_params", "paper_num_params", "min_input_size",
+    "imagenet_img_size", "fixed_input_size", "train_gflop_per_image", "cpu_ok", "type",
+    "efficient",
+)
+#: A model is ``cpu_ok`` when one training step (forward + backward) costs at most this many
+#: GFLOP per image at its smallest input size. A 2-core laptop sustains roughly 10 to 50
+#: GFLOP/s in such training, so an epoch of BreastMNIST (546 images) then takes a few
+#: minutes at most, and one of DermaMNIST (7,007 images) well under an hour.
+CPU_OK_GFLOP_PER_IMAGE = 3.0
+
+
+def _read_paper_zoo() -> tuple[dict[str, str], ...]:
+    import csv
+
+    with open(PAPER_ZOO_FILE, newline="", encoding="utf-8") as handle:
+        return tuple(csv.DictReader(handle))
+
+
+#: The PePR paper's 131 timm architectures, by the names the authors trained them under
+#: (their ``model_names.csv``), smallest first. Details per model: :func:`paper_zoo`.
+#: Seven ``gluon_*``/``adv_*`` names are aliases in today's timm (e.g. ``gluon_resnet34_v1b``
+#: is ``resnet34.gluon_in1k``) and ``gluon_xception65`` is no longer in timm.
+PAPER_ZOO: tuple[str, ...] = tuple(row["model"] for row in _read_paper_zoo())
 
 
 class WeightsNotFoundError(FileNotFoundError):
@@ -226,3 +253,136 @@ def input_size_for(model, size: int, in_chans: int = 3) -> int:
     finally:
         model.train(was_training)
     raise ValueError(f"model {type(model).__name__} accepts no input size in {size}..256 px.")
+
+
+def paper_zoo(*, cpu_ok: bool | None = None):
+    """The paper's 131 architectures as a table (pandas), one row per model, smallest first.
+
+    Columns (:data:`PAPER_ZOO_COLUMNS`):
+
+    - ``model``: the name the authors trained (a timm name or alias);
+    - ``timm_weights``: the ``architecture.tag`` of timm's default pretrained weights for
+      it (the weights ``create_model(model, pretrained=True)`` loads), empty when timm no
+      longer has the model;
+    - ``num_params``: parameters with timm's 1000-class ImageNet head (``pretrained=False``);
+      ``paper_num_params``: the authors' count (their fine-tuning head);
+    - ``min_input_size``: smallest square side >= 28 px it runs at (:func:`input_size_for`);
+      ``fixed_input_size``: True for models that only take their pretrained size;
+    - ``imagenet_img_size``: the test image size of the default weights' ImageNet result;
+    - ``train_gflop_per_image``: GFLOP of one training step (forward and backward) per image
+      at ``min_input_size``, counted by ``torch.utils.flop_counter`` (machine-independent);
+      ``cpu_ok``: at most :data:`CPU_OK_GFLOP_PER_IMAGE`;
+    - ``type`` (``CNN`` or ``Other``) and ``efficient`` (1: designed for efficiency): the
+      authors' labels.
+
+    The table was built once with :func:`describe_model` (``time_it=False``) for every
+    name, with timm 1.0; the authors' names, counts and labels come from their model list.
+
+    Args:
+        cpu_ok: True keeps only the models that train on a CPU in reasonable time, False
+            only the others, None all.
+
+    Example:
+        >>> zoo = paper_zoo()
+        >>> len(zoo), bool(zoo["model"].is_unique)
+        (131, True)
+        >>> bool(zoo.set_index("model").loc["efficientnet_b0", "cpu_ok"])
+        True
+    """
+    import pandas as pd
+
+    table = pd.DataFrame(list(_read_paper_zoo()), columns=list(PAPER_ZOO_COLUMNS))
+    for col in ("num_params", "paper_num_params", "min_input_size", "imagenet_img_size",
+                "efficient"):
+        table[col] = pd.to_numeric(table[col], errors="coerce").astype("Int64")
+    table["train_gflop_per_image"] = pd.to_numeric(table["train_gflop_per_image"],
+                                                   errors="coerce")
+    for col in ("cpu_ok", "fixed_input_size"):
+        table[col] = table[col].str.lower().eq("true")
+    table["timm_weights"] = table["timm_weights"].fillna("")
+    if cpu_ok is not None:
+        table = table[table["cpu_ok"] == bool(cpu_ok)].reset_index(drop=True)
+    return table
+
+
+def default_weights(name: str) -> str | None:
+    """``architecture.tag`` of the pretrained weights timm loads for ``name`` by default.
+
+    Resolves timm's deprecated aliases (``gluon_resnet34_v1b`` -> ``resnet34.gluon_in1k``);
+    a name that already has a tag is returned as it is. None when timm does not know the
+    model or has no pretrained weights for it.
+
+    >>> default_weights("resnet18")  # doctest: +SKIP
+    'resnet18.a1_in1k'
+    """
+    registry = optional_import("timm.models._registry", extra="train", package="timm")
+    name = registry.get_deprecated_models().get(name, name)
+    arch, tag = registry.split_model_name_tag(name)
+    if tag:
+        return name
+    default = registry._model_default_cfgs.get(arch)
+    if default is None or not default.tags or not default.tags[0]:
+        return None
+    return f"{arch}.{default.tags[0]}"
+
+
+def describe_model(name: str, *, size: int = 28, time_it: bool = False,
+                   batch: int = 8) -> dict:
+    """Facts about one timm model, measured offline (no weights are downloaded).
+
+    Creates the model with ``pretrained=False`` and a 1000-class head, counts its
+    parameters, finds the smallest input side >= ``size`` it runs at, counts the FLOPs of
+    one training step there and, with ``time_it``, times one (forward and backward of
+    ``batch`` images, one CPU thread, after one warm-up step).
+
+    Returns:
+        A dict with ``model``, ``timm_weights``, ``num_params``, ``min_input_size``,
+        ``imagenet_img_size``, ``fixed_input_size``, ``train_gflop_per_image``,
+        ``cpu_ms_per_image`` (NaN without ``time_it``) and ``cpu_ok``.
+
+    Raises:
+        ValueError: unknown model name.
+    """
+    import time
+
+    timm = _timm()
+    torch = optional_import("torch", extra="train")
+    check_model_name(name)
+    model = timm.create_model(name, pretrained=False)
+    weights = default_weights(name) or ""
+    cfg = timm.models.get_pretrained_cfg(weights) if weights else None
+    test_size = None
+    if cfg is not None:
+        test_size = (getattr(cfg, "test_input_size", None) or cfg.input_size)[-1]
+    side = input_size_for(model, size)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.train()
+    with FlopCounterMode(display=False) as counter:
+        out = model(torch.randn(2, 3, side, side))
+        torch.nn.functional.cross_entropy(out, torch.zeros(2, dtype=torch.long)).backward()
+    gflop = counter.get_total_flops() / 2 / 1e9
+    model.zero_grad(set_to_none=True)
+    ms = float("nan")
+    if time_it:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            model.train()
+            x = torch.randn(batch, 3, side, side)
+            y = torch.zeros(batch, dtype=torch.long)
+            timings = []
+            for _ in range(2):
+                start = time.perf_counter()
+                torch.nn.functional.cross_entropy(model(x), y).backward()
+                timings.append(time.perf_counter() - start)
+            ms = 1000.0 * timings[-1] / batch
+        finally:
+            torch.set_num_threads(threads)
+    return {
+        "model": name, "timm_weights": weights, "num_params": count_params(model),
+        "min_input_size": int(side), "imagenet_img_size": test_size,
+        "fixed_input_size": bool(getattr(cfg, "fixed_input_size", False)) if cfg else False,
+        "train_gflop_per_image": round(gflop, 4), "cpu_ms_per_image": round(ms, 2),
+        "cpu_ok": gflop <= CPU_OK_GFLOP_PER_IMAGE,
+    }

@@ -23,10 +23,17 @@ data), ``derma`` (DermaMNIST without pretraining), ``derma_small`` and
 ``lidc_small`` (LIDC-IDRI lung nodules, full and reduced data) and ``pneumonia`` /
 ``pneumonia_small`` (PneumoniaMNIST, full and reduced). The ``*_small`` experiments are
 the paper's 10% training-set runs.
+
+Figure 4b (PePR-M on ImageNet) takes the authors' copy of timm's ``results-imagenet.csv``
+(:func:`load_imagenet`); :func:`imagenet_pepr` reproduces it with the authors' name
+matching or with the weights the paper actually fine-tuned, and says per model whether the
+two agree. Figure 4a needs energy per epoch, which was not published: :func:`epoch_points`
+estimates it and labels it so.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import urllib.error
@@ -40,6 +47,8 @@ import pandas as pd
 from peprkit import _paths
 from peprkit._util import atomic_write, did_you_mean
 from peprkit.metric import add_pepr, compare_sizes
+from peprkit.schema import PAPER_RENAME
+from peprkit.schema import RESOURCES as SCHEMA_RESOURCES
 
 #: Where the authors publish their raw results.
 PAPER_URL = "https://raw.githubusercontent.com/saintslab/PePR/main/data/all_results.csv"
@@ -57,16 +66,16 @@ EXPERIMENTS = (
     "pneumonia", "pneumonia_small",
 )
 #: The authors' column names -> the kit's sweep-schema names.
-RENAME = {
-    "num_param": "num_params",
-    "test_09": "test_acc",
-    "energy": "energy_kwh",
-    "co2": "co2_g",
-    "memR": "memory_gb",
-    "train_time": "train_time_s",
-}
+RENAME = PAPER_RENAME
 #: PePR variant -> resource column (sweep schema), as :func:`peprkit.metric.add_pepr` takes it.
-RESOURCES = {"e": "energy_kwh", "c": "co2_g", "m": "memory_gb", "t": "train_time_s"}
+RESOURCES = SCHEMA_RESOURCES
+#: The authors' copy of timm's ImageNet results (Figure 4b), and its file name.
+IMAGENET_URL = "https://raw.githubusercontent.com/saintslab/PePR/main/data/results-imagenet.csv"
+IMAGENET_FILE = "results-imagenet.csv"
+#: Columns every ImageNet results table must have (timm's file has a few more).
+IMAGENET_COLUMNS = ("model", "img_size", "top1", "top5")
+#: How :func:`imagenet_pepr` finds a model's ImageNet row.
+MATCH_RULES = ("default-tag", "authors")
 #: Model size the paper splits small from large at: the median over its 131 models.
 PAPER_MEDIAN_PARAMS = 24.6e6
 
@@ -119,29 +128,64 @@ def load_results(
         >>> load_results(folder, download=False).shape[0]
         12
     """
+    return _load(FILE_NAME, _validated, path=path, download=download, url=url,
+                 timeout_s=timeout_s)
+
+
+def load_imagenet(
+    path: str | os.PathLike | None = None, *, download: bool = True, url: str = IMAGENET_URL,
+    timeout_s: float = 30.0,
+) -> pd.DataFrame:
+    """The authors' copy of timm's ImageNet validation results (``results-imagenet.csv``).
+
+    One row per set of timm weights (``architecture.tag``) and evaluation image size, best
+    ``top1`` first, with at least :data:`IMAGENET_COLUMNS` (``top1``/``top5`` in percent).
+    Looked up exactly like :func:`load_results` (``path``, a bundle's ``results/``,
+    ``$PEPRKIT_DATA_DIR``, the repository's ``data/``, peprkit's cache, then ``url`` once).
+    The paper's Figure 4b takes its ImageNet accuracies from this file.
+
+    Raises:
+        ValueError: ``path`` does not exist, or the table lacks required columns.
+        ResultsUnavailable: no local copy and no download; the message says where it
+            looked and how to provide the file.
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> make_example_imagenet().to_csv(f"{folder}/results-imagenet.csv", index=False)
+        >>> list(load_imagenet(folder, download=False).columns[:3])
+        ['model', 'img_size', 'top1']
+    """
+    return _load(IMAGENET_FILE, _validated_imagenet, path=path, download=download, url=url,
+                 timeout_s=timeout_s)
+
+
+def _load(name: str, validate, *, path, download: bool, url: str, timeout_s: float):
+    """Find ``name`` (argument, bundle, data dir, repo data/, cache), else download it once."""
     explicit = None
     if path is not None:
         given = Path(path).expanduser()
         if given.is_file():
-            return _read(given, source=str(given))
+            return validate(pd.read_csv(given), source=str(given))
         if not given.is_dir():
             raise ValueError(
-                f"path={str(path)!r} does not exist. Pass the downloaded all_results.csv "
+                f"path={str(path)!r} does not exist. Pass the downloaded {name} "
                 "(or the folder that holds it), or path=None to search the usual places."
             )
         explicit = given
-    found, searched = _paths.find_file(FILE_NAME, "results", explicit=explicit)
+    found, searched = _paths.find_file(name, "results", explicit=explicit)
     if found is not None:
-        return _read(found, source=str(found))
+        return validate(pd.read_csv(found), source=str(found))
     if not download:
-        raise ResultsUnavailable(_missing_message(searched, "download=False was given"))
+        raise ResultsUnavailable(_missing_message(searched, "download=False was given", name, url))
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
             raw = response.read()
     except (urllib.error.URLError, OSError) as err:
-        raise ResultsUnavailable(_missing_message(searched, f"download failed: {err}")) from err
-    table = _validated(pd.read_csv(io.BytesIO(raw)), source=url)
-    target = _download_folder() / FILE_NAME
+        raise ResultsUnavailable(
+            _missing_message(searched, f"download failed: {err}", name, url)) from err
+    table = validate(pd.read_csv(io.BytesIO(raw)), source=url)
+    target = _download_folder() / name
     atomic_write(target, raw)
     table.attrs["source"] = str(target)
     return table
@@ -365,6 +409,251 @@ def join_with_sweep(
     return joined.sort_values("model", ignore_index=True)
 
 
+def load_imagenet_or_example(
+    path: str | os.PathLike | None = None, *, results: pd.DataFrame | None = None,
+    download: bool = True, seed: int = 0,
+) -> pd.DataFrame:
+    """:func:`load_imagenet`, or a loudly labelled synthetic stand-in when that fails.
+
+    The stand-in (:func:`make_example_imagenet`) covers the models of ``results`` (the
+    synthetic results table by default); its ``synthetic`` column is True.
+
+    Example:
+        >>> import tempfile
+        >>> df = load_imagenet_or_example(tempfile.mkdtemp(), download=False)  # doctest: +ELLIPSIS
+        ===...
+        SYNTHETIC STAND-IN: ...
+        >>> bool(df["synthetic"].all())
+        True
+    """
+    try:
+        return load_imagenet(path, download=download)
+    except ResultsUnavailable as err:
+        reason = str(err).splitlines()[0]
+        banner = _SYNTHETIC_BANNER.replace("make_example_results", "make_example_imagenet")
+        banner = banner.replace("load_results(path='.../all_results.csv')",
+                                "load_imagenet(path='.../results-imagenet.csv')")
+        print(banner.format(url=IMAGENET_URL, reason=reason))
+        return make_example_imagenet(results, seed=seed)
+
+
+def make_example_imagenet(
+    results: pd.DataFrame | None = None, *, seed: int = 0,
+    weights: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """A SYNTHETIC table shaped like timm's ``results-imagenet.csv``, for offline use and tests.
+
+    For every model of ``results`` (default: :func:`make_example_results`) it holds the row
+    of the model's default weights (``weights[model]``, else the paper zoo's or timm's
+    default tag, as :func:`imagenet_pepr` looks it up) with a made-up top-1 that grows with
+    size. To exercise the
+    matching rules it also holds, like the real file: for every third model a row of an
+    *other* architecture whose name contains the model's name (``<model>_x``, a prefix
+    collision) ranked above it; for every fifth model a second, better tag of the same
+    architecture; and the last model is missing. Rows are sorted by ``top1``, best first.
+    None of these numbers are timm's.
+
+    Example:
+        >>> raw = make_example_results(n_models=6)
+        >>> table = make_example_imagenet(raw, weights={m: f"{m}.a1_in1k" for m in raw.model})
+        >>> bool(table["synthetic"].all()), "resnet18_x.synthetic_in1k" in set(table["model"])
+        (True, True)
+    """
+    if results is None:
+        results = make_example_results()
+    rng = np.random.default_rng(seed)
+    models = list(dict.fromkeys(results["model"]))
+    params = results.groupby("model", sort=False)["num_param"].first()
+    rows = []
+    for i, model in enumerate(models[:-1]):  # the last model has no row at all
+        top1 = float(np.clip(64 + 6 * (np.log10(params[model]) - 6) + rng.normal(0, 2), 50, 90))
+        name = _weights_of(model, weights)
+        if name is None:  # timm not installed and not a paper model: no row, as if missing
+            continue
+        rows.append((name, 224, top1))
+        if i % 3 == 0:  # another architecture whose name contains this one, ranked higher
+            rows.append((f"{model}_x.synthetic_in1k", 224, top1 + 1.5))
+        if i % 5 == 1:  # a second, better tag of the same architecture
+            rows.append((f"{model}.synthetic_better_in1k", 288, top1 + 0.7))
+    table = pd.DataFrame(rows, columns=["model", "img_size", "top1"])
+    table["top1"] = table["top1"].round(3)
+    table["top1_err"] = (100 - table["top1"]).round(3)
+    table["top5"] = (100 - (100 - table["top1"]) / 3.5).round(3)
+    table["top5_err"] = (100 - table["top5"]).round(3)
+    table["param_count"] = [round(params[_arch_of(n, models)] / 1e6, 2) if _arch_of(n, models)
+                            else np.nan for n in table["model"]]
+    table = table.sort_values("top1", ascending=False, kind="stable", ignore_index=True)
+    table["synthetic"] = True
+    table.attrs["source"] = "synthetic (peprkit.paper.make_example_imagenet)"
+    return table
+
+
+def imagenet_pepr(
+    results: pd.DataFrame, imagenet: pd.DataFrame, *, match: str = "default-tag",
+    experiment: str = "derma_pt", weights: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """PePR-M on ImageNet (the paper's Figure 4b), one row per model, with a matching audit.
+
+    The paper scores each model's ImageNet top-1 accuracy (from timm's published
+    ``results-imagenet.csv``) against the memory it used in the ``derma_pt`` experiment:
+    ``M_n = (memR - min) / (max - min)`` over that experiment's models, and
+    ``PePR-M = (top1 / 100) / (1 + M_n)``.
+
+    Which row of the ImageNet table belongs to a model decides its accuracy. Two rules:
+
+    - ``"default-tag"``: the row of the weights the paper fine-tuned, timm's default
+      pretrained tag for the architecture (``weights[model]``, else the
+      ``timm_weights`` of :func:`peprkit.models.paper_zoo`, else timm's registry), at
+      the image size timm evaluates those weights at when the table lists several. A
+      model without such a row gets NaN.
+    - ``"authors"``: the first row (best top-1) whose name *contains* the model's name,
+      ``imagenet.model.str.contains(model)`` as in the authors' ``map_imagenet_results.py``.
+      This can pick another architecture (``vgg11`` finds ``vgg11_bn``) or another tag; a
+      model without any hit gets top-1 0 and PePR-M 0, as in the authors' table.
+
+    Both rules are always applied; ``match`` says which one fills ``top1``, ``top5`` and
+    ``pepr_m``.
+
+    Args:
+        results: the authors' raw results (:func:`load_results`), all experiments or one.
+        imagenet: timm's ImageNet results (:func:`load_imagenet`).
+        match: ``"default-tag"`` or ``"authors"``.
+        experiment: the experiment whose memory is normalised (the paper: ``derma_pt``).
+        weights: model -> ``architecture.tag`` overrides for the default-tag rule.
+
+    Returns:
+        One row per model of ``experiment``, in its order: ``model``, ``num_params``,
+        ``efficient``, ``type``, ``memory_gb`` (``memR``), ``M_n``, ``imagenet_model`` (the
+        row used, empty when none), ``top1``, ``top5``, ``pepr_m``, ``matched``, then the
+        audit: ``authors_row``, ``authors_top1``, ``default_row``, ``default_top1`` and
+        ``rules_agree`` (both rules found the same row; False when they differ or either
+        finds none), and ``synthetic``.
+
+    Raises:
+        ValueError: unknown ``match`` or ``experiment``, or a table without the needed
+            columns.
+
+    Example:
+        >>> raw = make_example_results(n_models=6, experiments=("derma_pt",))
+        >>> tags = {m: f"{m}.a1_in1k" for m in raw.model}
+        >>> table = imagenet_pepr(raw, make_example_imagenet(raw, weights=tags), weights=tags)
+        >>> table.loc[0, ["model", "authors_row", "default_row"]].tolist()
+        ['resnet18', 'resnet18_x.synthetic_in1k', 'resnet18.a1_in1k']
+        >>> bool(table.loc[0, "rules_agree"])
+        False
+    """
+    if match not in MATCH_RULES:
+        raise ValueError(f"match={match!r} is not a matching rule; use one of "
+                         f"{list(MATCH_RULES)}.{did_you_mean(str(match), MATCH_RULES)}")
+    _check_columns(results)
+    missing = [c for c in IMAGENET_COLUMNS if c not in imagenet.columns]
+    if missing:
+        raise ValueError(f"imagenet lacks the columns {missing} of timm's results-imagenet.csv; "
+                         f"pass load_imagenet() (or make_example_imagenet()).")
+    available = list(dict.fromkeys(results["dataset"]))
+    if experiment not in available:
+        raise ValueError(f"experiment={experiment!r} is not in the results, which have "
+                         f"{available}.{did_you_mean(experiment, available)}")
+    rows = results[results["dataset"] == experiment].reset_index(drop=True)
+    mem = rows["memR"].to_numpy(dtype=float)
+    m_n = (mem - mem.min()) / (mem.max() - mem.min())
+    names = imagenet["model"].astype(str)
+    sizes = imagenet["img_size"]
+    zoo_sizes = _zoo_column("imagenet_img_size")
+    authors_idx, default_idx = [], []
+    for model in rows["model"].astype(str):
+        hits = np.where(names.str.contains(model))[0]
+        authors_idx.append(int(hits[0]) if len(hits) else -1)
+        target = _weights_of(model, weights)
+        exact = np.where(names == target)[0] if target else np.array([], int)
+        if len(exact) > 1 and model in zoo_sizes:
+            at_size = exact[sizes.to_numpy()[exact] == zoo_sizes[model]]
+            exact = at_size if len(at_size) else exact
+        default_idx.append(int(exact[0]) if len(exact) else -1)
+
+    def picked(index, column, missing):
+        values = imagenet[column].to_numpy(dtype=float)
+        return np.array([values[i] if i >= 0 else missing for i in index])
+
+    def row_names(index):
+        return [names.iloc[i] if i >= 0 else "" for i in index]
+
+    authors_top1 = picked(authors_idx, "top1", 0.0)
+    default_top1 = picked(default_idx, "top1", np.nan)
+    use = authors_idx if match == "authors" else default_idx
+    missing_value = 0.0 if match == "authors" else np.nan
+    top1 = picked(use, "top1", missing_value)
+    out = pd.DataFrame({
+        "model": rows["model"],
+        "num_params": rows["num_param"],
+        "efficient": rows["efficient"],
+        "type": rows["type"],
+        "memory_gb": mem,
+        "M_n": m_n,
+        "imagenet_model": row_names(use),
+        "top1": top1,
+        "top5": picked(use, "top5", missing_value),
+        "pepr_m": (top1 / 100) / (1 + m_n),
+        "matched": np.array(use) >= 0,
+        "authors_row": row_names(authors_idx),
+        "authors_top1": authors_top1,
+        "default_row": row_names(default_idx),
+        "default_top1": default_top1,
+        "rules_agree": [a == d and a >= 0 for a, d in zip(authors_idx, default_idx, strict=True)],
+    })
+    out["synthetic"] = _any_synthetic(rows) or _any_synthetic(imagenet)
+    out.attrs["match"] = match
+    return out
+
+
+def epoch_points(results: pd.DataFrame, *, experiment: str = "derma_pt") -> pd.DataFrame:
+    """One row per model and epoch of one experiment: accuracy and (estimated) energy so far.
+
+    The paper's Figure 4a puts every model after every epoch on one accuracy-energy plane.
+    The published table has the accuracy after each epoch (``test_00`` .. ``test_09``) but
+    only the run's total energy: per-epoch energy was logged by carbontracker and not
+    published. So the energy after epoch ``k`` of 10 is **estimated** as
+    ``energy x k / 10`` (every epoch of a run costs the same: same data, same model, same
+    batch size), and the ``energy_source`` column says so. Epoch 10 is exact.
+
+    Returns:
+        ``10 x models`` rows: ``model``, ``epoch`` (1..10), ``test_acc``, ``energy_kwh``,
+        ``energy_source``, ``num_params``, ``efficient``, ``synthetic``.
+
+    Raises:
+        ValueError: unknown experiment or missing columns.
+
+    Example:
+        >>> points = epoch_points(make_example_results(n_models=3))
+        >>> len(points), int(points["epoch"].max())
+        (30, 10)
+    """
+    _check_columns(results)
+    available = list(dict.fromkeys(results["dataset"]))
+    if experiment not in available:
+        raise ValueError(f"experiment={experiment!r} is not in the results, which have "
+                         f"{available}.{did_you_mean(experiment, available)}")
+    rows = results[results["dataset"] == experiment]
+    synthetic = rows["synthetic"] if "synthetic" in rows else False
+    frames = []
+    for k in range(1, 11):
+        frames.append(pd.DataFrame({
+            "model": rows["model"].to_numpy(),
+            "epoch": k,
+            "test_acc": rows[f"test_{k - 1:02d}"].to_numpy(dtype=float),
+            "energy_kwh": rows["energy"].to_numpy(dtype=float) * k / 10,
+            "energy_source": ("measured: run total (carbontracker)" if k == 10 else
+                              "estimated: run total x epoch / 10 (per-epoch energy "
+                              "not published)"),
+            "num_params": rows["num_param"].to_numpy(),
+            "efficient": rows["efficient"].to_numpy(),
+            "synthetic": np.asarray(synthetic, dtype=bool) if np.ndim(synthetic) else
+            bool(synthetic),
+        }))
+    return pd.concat(frames, ignore_index=True).sort_values(["model", "epoch"],
+                                                             kind="stable", ignore_index=True)
+
+
 # --- helpers -------------------------------------------------------------------------
 
 # The synthetic table's models: real timm names (so a join with a learner's sweep shows
@@ -407,20 +696,76 @@ def _read(path: Path, *, source: str) -> pd.DataFrame:
 def _download_folder() -> Path:
     """The repository's ``data/`` in a source checkout (ignored by git), else peprkit's cache."""
     data = _paths.repo_data_dir()
-    in_checkout = (data.parent / "pyproject.toml").is_file()
+    in_checkout = _paths.source_tree() is not None
     if in_checkout and data.is_dir() and os.access(data, os.W_OK):
         return data
     return _paths.cache_dir() / "results"
 
 
-def _missing_message(searched, reason: str) -> str:
+def _missing_message(searched, reason: str, name: str = FILE_NAME, url: str = PAPER_URL) -> str:
+    loader, example = (("load_imagenet", "make_example_imagenet") if name == IMAGENET_FILE
+                       else ("load_results", "make_example_results"))
     return (
-        f"The paper's results ({FILE_NAME}) are not available: {reason}.\n"
+        f"The paper's results ({name}) are not available: {reason}.\n"
         f"Searched:\n{_paths.describe_searched(searched)}\n"
-        f"Fix: download {PAPER_URL} on a connected machine and pass "
-        "load_results(path='.../all_results.csv'), or copy it into one of the folders "
+        f"Fix: download {url} on a connected machine and pass "
+        f"{loader}(path='.../{name}'), or copy it into one of the folders "
         "above, or use a workshop bundle made with `peprkit bundle create ... "
-        "--paper-results`. For a synthetic stand-in use make_example_results()."
+        f"--paper-results`. For a synthetic stand-in use {example}()."
     )
 
 
+def _validated_imagenet(table: pd.DataFrame, *, source: str) -> pd.DataFrame:
+    missing = [c for c in IMAGENET_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{source} lacks the columns {missing} of timm's results-imagenet.csv. Pass the "
+            f"file from {IMAGENET_URL} (or make_example_imagenet() for a synthetic stand-in)."
+        )
+    table = table.copy()
+    if "synthetic" not in table.columns:
+        table["synthetic"] = False
+    table.attrs["source"] = source
+    return table
+
+
+@functools.cache
+def _zoo_column(column: str) -> dict[str, object]:
+    """model -> ``column`` of the packaged paper zoo table (empty values left out)."""
+    import csv
+
+    from peprkit.models import PAPER_ZOO_FILE
+
+    with open(PAPER_ZOO_FILE, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    out: dict[str, object] = {}
+    for row in rows:
+        value = row.get(column, "")
+        if value:
+            out[row["model"]] = int(value) if value.isdigit() else value
+    return out
+
+
+def _weights_of(model: str, weights: dict[str, str] | None) -> str | None:
+    """The ``architecture.tag`` the paper fine-tuned for ``model`` (None when unknown)."""
+    if weights is not None and model in weights:
+        return weights[model]
+    known = _zoo_column("timm_weights")
+    if model in known:
+        return str(known[model])
+    try:
+        from peprkit.models import default_weights
+
+        return default_weights(model)
+    except ImportError:  # timm not installed: only the packaged table is known
+        return None
+
+
+def _arch_of(row_name: str, models: list[str]) -> str | None:
+    arch = row_name.split(".")[0]
+    return arch if arch in models else None
+
+
+def _any_synthetic(table: pd.DataFrame) -> bool:
+    return "synthetic" in table.columns and bool(
+        table["synthetic"].fillna(False).astype(bool).any())

@@ -187,3 +187,136 @@ def test_join_with_sweep_bad_arguments():
         paper.join_with_sweep(pd.DataFrame({"model": ["a"]}), scored, experiment="derma_p")
     with pytest.raises(ValueError, match="sweep has no 'model' column"):
         paper.join_with_sweep(pd.DataFrame({"name": ["a"]}), scored)
+
+
+# --- ImageNet results and Figure 4b -------------------------------------------------------
+
+def _authors_rule(results, imagenet):
+    """The authors' matching, written out: first row whose name contains the model's name."""
+    rows = results[results["dataset"] == "derma_pt"].reset_index(drop=True)
+    mem = rows["memR"].to_numpy(dtype=float)
+    m_n = (mem - mem.min()) / (mem.max() - mem.min())
+    top1 = np.zeros(len(rows))
+    for i, name in enumerate(rows["model"]):
+        hits = np.where(imagenet["model"].str.contains(name))[0]
+        if len(hits):
+            top1[i] = imagenet["top1"].iloc[hits[0]]
+    return rows["model"].tolist(), m_n, top1, (top1 / 100) / (1 + m_n)
+
+
+@pytest.fixture
+def tags():
+    return {name: f"{name}.x_in1k" for name, _, _ in paper._EXAMPLE_MODELS}
+
+
+def test_imagenet_authors_rule_reproduces_an_authors_style_table_exactly(tags):
+    raw = paper.make_example_results(n_models=20, experiments=("derma", "derma_pt"), seed=3)
+    imagenet = paper.make_example_imagenet(raw, weights=tags, seed=3)
+    got = paper.imagenet_pepr(raw, imagenet, match="authors", weights=tags)
+    models, m_n, top1, expected = _authors_rule(raw, imagenet)
+    assert got["model"].tolist() == models
+    np.testing.assert_array_equal(got["M_n"].to_numpy(), m_n)
+    np.testing.assert_array_equal(got["top1"].to_numpy(), top1)
+    np.testing.assert_array_equal(got["pepr_m"].to_numpy(), expected)
+    last = got.iloc[-1]  # the example leaves its last model out of the ImageNet table
+    assert not last["matched"] and last["top1"] == 0 and last["pepr_m"] == 0
+
+
+def test_imagenet_default_rule_and_the_audit_flag_a_prefix_collision():
+    raw = pd.DataFrame({
+        "model": ["vgg11", "resnet18", "gone"], "num_param": [133e6, 11.7e6, 5e6],
+        "memR": [4.0, 2.0, 1.0], "energy": 1.0, "co2": 1.0, "train_time": 1.0,
+        **{f"test_{i:02d}": 0.5 for i in range(10)}, "type": "CNN", "efficient": 0,
+        "dataset": "derma_pt",
+    })
+    imagenet = pd.DataFrame({
+        "model": ["vgg11_bn.tv_in1k", "resnet18.a1_in1k", "vgg11.tv_in1k"],
+        "img_size": 224, "top1": [70.4, 71.5, 69.0], "top5": [89.8, 90.0, 88.6],
+    })
+    weights = {"vgg11": "vgg11.tv_in1k", "resnet18": "resnet18.a1_in1k", "gone": "gone.a_in1k"}
+    default = paper.imagenet_pepr(raw, imagenet, weights=weights).set_index("model")
+    authors = paper.imagenet_pepr(raw, imagenet, match="authors", weights=weights)
+    authors = authors.set_index("model")
+    assert authors.loc["vgg11", "imagenet_model"] == "vgg11_bn.tv_in1k"  # another architecture
+    assert default.loc["vgg11", "imagenet_model"] == "vgg11.tv_in1k"
+    assert default.loc["vgg11", "top1"] == 69.0 and authors.loc["vgg11", "top1"] == 70.4
+    assert default["rules_agree"].tolist() == [False, True, False]
+    assert authors["rules_agree"].tolist() == default["rules_agree"].tolist()
+    assert np.isnan(default.loc["gone", "pepr_m"]) and authors.loc["gone", "pepr_m"] == 0
+    assert default.loc["resnet18", "pepr_m"] == pytest.approx(0.715 / (1 + 1 / 3))
+    assert default.loc["vgg11", "M_n"] == 1.0 and default.loc["gone", "M_n"] == 0.0
+
+
+def test_imagenet_default_rule_knows_the_paper_zoo_without_overrides():
+    raw = paper.make_example_results(n_models=3, experiments=("derma_pt",))
+    raw.loc[:, "model"] = ["gluon_resnet34_v1b", "dla46_c", "vgg11"]
+    imagenet = pd.DataFrame({"model": ["resnet34.gluon_in1k", "dla46_c.in1k", "vgg11_bn.tv_in1k",
+                                       "vgg11.tv_in1k"], "img_size": 224,
+                             "top1": [74.6, 64.9, 70.4, 69.0], "top5": 90.0})
+    table = paper.imagenet_pepr(raw, imagenet)
+    assert table["imagenet_model"].tolist() == ["resnet34.gluon_in1k", "dla46_c.in1k",
+                                                "vgg11.tv_in1k"]
+    assert table["rules_agree"].tolist() == [False, True, False]
+
+
+def test_imagenet_pepr_bad_arguments(tags):
+    raw = paper.make_example_results(n_models=3)
+    imagenet = paper.make_example_imagenet(raw, weights=tags)
+    with pytest.raises(ValueError, match=r"match='author' is not a matching rule.*authors"):
+        paper.imagenet_pepr(raw, imagenet, match="author")
+    with pytest.raises(ValueError, match=r"experiment='lidc' is not in the results"):
+        paper.imagenet_pepr(raw, imagenet, experiment="lidc")
+    with pytest.raises(ValueError, match=r"imagenet lacks the columns \['top1'"):
+        paper.imagenet_pepr(raw, imagenet.drop(columns="top1"))
+
+
+def test_load_imagenet_through_the_shared_lookup(tmp_path, no_repo_data, monkeypatch, tags):
+    folder = tmp_path / "bundle-ish"
+    folder.mkdir()
+    table = paper.make_example_imagenet(weights=tags).drop(columns="synthetic")
+    table.to_csv(folder / "results-imagenet.csv", index=False)
+    monkeypatch.setenv("PEPRKIT_DATA_DIR", str(folder))
+    got = paper.load_imagenet(download=False)
+    assert got.attrs["source"] == str(folder / "results-imagenet.csv")
+    assert not got["synthetic"].any()
+    monkeypatch.delenv("PEPRKIT_DATA_DIR")
+    with pytest.raises(paper.ResultsUnavailable, match=r"results-imagenet\.csv.*download=False"):
+        paper.load_imagenet(download=False)
+
+
+def test_load_imagenet_downloads_once(no_repo_data, monkeypatch, tags):
+    body = paper.make_example_imagenet(weights=tags).to_csv(index=False).encode()
+    calls = []
+    monkeypatch.setattr(paper.urllib.request, "urlopen",
+                        lambda url, timeout: calls.append(url) or io.BytesIO(body))
+    paper.load_imagenet()
+    paper.load_imagenet()
+    assert calls == [paper.IMAGENET_URL]
+    assert (no_repo_data / "results-imagenet.csv").read_bytes() == body
+
+
+def test_imagenet_stand_in_is_loud(no_repo_data, capsys):
+    table = paper.load_imagenet_or_example(download=False)
+    out = capsys.readouterr().out
+    assert "SYNTHETIC STAND-IN" in out and "results-imagenet.csv" in out
+    assert table["synthetic"].all()
+    scored = paper.imagenet_pepr(paper.make_example_results(), table)
+    assert scored["synthetic"].all() and (~scored["rules_agree"]).sum() >= 3
+
+
+# --- Figure 4a: one point per model and epoch -------------------------------------------
+
+def test_epoch_points_estimate_energy_per_epoch_and_say_so():
+    raw = paper.make_example_results(n_models=4)
+    points = paper.epoch_points(raw, experiment="derma")
+    assert len(points) == 40 and set(points["epoch"]) == set(range(1, 11))
+    rows = raw[raw["dataset"] == "derma"].set_index("model")
+    last = points[points["epoch"] == 10].set_index("model")
+    np.testing.assert_array_equal(last.loc[rows.index, "energy_kwh"], rows["energy"])
+    np.testing.assert_array_equal(last.loc[rows.index, "test_acc"], rows["test_09"])
+    first = points[points["epoch"] == 1].set_index("model")
+    np.testing.assert_allclose(first.loc[rows.index, "energy_kwh"], rows["energy"] / 10)
+    assert first["energy_source"].str.startswith("estimated").all()
+    assert last["energy_source"].str.startswith("measured").all()
+    with pytest.raises(ValueError, match="experiment='lidc'"):
+        paper.epoch_points(raw, experiment="lidc")
