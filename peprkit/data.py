@@ -77,7 +77,9 @@ def medmnist_default_root() -> Path:
     return Path(optional_import("medmnist.info", extra="train", package="medmnist").DEFAULT_ROOT)
 
 
-def download_medmnist(flag: str, size: int = 28, root: str | os.PathLike | None = None) -> Path:
+def download_medmnist(
+    flag: str, *, size: int = 28, root: str | os.PathLike | None = None,
+) -> Path:
     """Download ``flag`` at ``size`` px with medmnist's own downloader (it checks the MD5).
 
     Args:
@@ -332,7 +334,7 @@ def load_medmnist(
     path, searched = find_medmnist(flag, size=size, root=root)
     if path is None and download:
         try:
-            path = download_medmnist(flag, size, root)
+            path = download_medmnist(flag, size=size, root=root)
         except Exception as err:  # medmnist wraps every failure in a bare RuntimeError
             failure = f"Download failed ({str(err).strip().splitlines()[0]})."
         else:
@@ -349,6 +351,89 @@ def load_medmnist(
             "or use a workshop bundle that provides it (`peprkit bundle use <folder>`)."
         )
     return load_npz(path, flag=flag, fraction=fraction, seed=seed)
+
+
+#: The banner printed when :func:`load_or_synthetic` falls back to made-up images.
+_BANNER = "!" * 78
+
+
+def load_or_synthetic(
+    flag: str, *, size: int = 28, fraction: float = 1.0, seed: int = 0,
+    root: str | os.PathLike | None = None, download: bool = True,
+    folder: str | os.PathLike | None = None, n_train: int = 600,
+) -> Data:
+    """The real MedMNIST ``flag`` when it can be had, else a loudly labelled synthetic stand-in.
+
+    First :func:`load_medmnist` (local files, then a download when ``download``). When
+    the file cannot be found or fetched, a banner says so and why, and a synthetic
+    stand-in from :func:`make_synthetic` is used instead: same image size, and the
+    same number of classes and channels as ``flag`` (a binary stand-in for multi-label
+    flags). Its dataset name is ``"<flag>-synthetic"``, so its runs never mix with real
+    ones in a results table, and ``Data.synthetic`` is True, so every table and plot
+    made from it says "synthetic".
+
+    Args:
+        flag: a 2D MedMNIST flag, e.g. ``"breastmnist"``.
+        size: 28, 64, 128 or 224 px.
+        fraction: stratified share of the training split (val and test stay whole).
+        seed: seed of that subset (and of the stand-in's images).
+        root: a folder searched first for the real file (as in :func:`load_medmnist`).
+        download: allow a download of the real file.
+        folder: where the stand-in's ``.npz`` is written (default peprkit's cache);
+            an existing one with the same settings is reused.
+        n_train: training images of the stand-in (val and test get a quarter each).
+
+    Returns:
+        A :class:`Data`; check ``data.synthetic``.
+
+    Raises:
+        ValueError: unknown flag or size, bad fraction or ``n_train`` (never replaced by
+            synthetic data: only a missing file is).
+
+    Example:
+        >>> import contextlib, io, tempfile
+        >>> with contextlib.redirect_stdout(io.StringIO()) as said:
+        ...     data = load_or_synthetic("breastmnist", download=False, folder=tempfile.mkdtemp(),
+        ...                              n_train=40)
+        >>> data.synthetic == ("SYNTHETIC DATA" in said.getvalue()), data.num_classes
+        (True, 2)
+    """
+    _check_flag_size(flag, size)
+    if not 0.0 < float(fraction) <= 1.0:
+        raise ValueError(
+            f"fraction={fraction!r} must be in (0, 1], e.g. 0.1 for the paper's 10% runs."
+        )
+    if int(n_train) < 2:
+        raise ValueError(f"n_train={n_train!r} is too small for the stand-in; use at least 2.")
+    try:
+        data = load_medmnist(flag, size=size, root=root, download=download,
+                             fraction=fraction, seed=seed)
+    except FileNotFoundError as err:
+        why = str(err).splitlines()[0]
+    else:
+        print(f"Data: {data.name}, real MedMNIST from {data.source} ({len(data.train)}/"
+              f"{len(data.val)}/{len(data.test)} train/val/test images)")
+        return data
+    info = _info()[flag]
+    multilabel = info["task"].startswith("multi-label")
+    n_classes = 2 if multilabel else len(info["label"])
+    n_channels = int(info["n_channels"])
+    if folder is None:
+        from peprkit._paths import cache_dir
+
+        folder = cache_dir() / "synthetic"
+    name = f"{flag}-synthetic"
+    path = Path(folder).expanduser() / f"{name}_{size}px_{int(n_train)}_seed{seed}.npz"
+    if not path.is_file():
+        make_synthetic(path, n_classes=n_classes, n_channels=n_channels, size=size,
+                       n_train=int(n_train), flag=name, seed=seed)
+    shape = "binary (the real task is multi-label)" if multilabel else f"{n_classes}-class"
+    print(f"{_BANNER}\n!!! SYNTHETIC DATA: {flag} is not available here.\n!!! Why: {why}\n"
+          f"!!! Using made-up stripe/blob images ({shape}, {n_channels} channel(s), {size} px): "
+          "NOT medical results.\n!!! Every table and plot made from them says 'synthetic'. "
+          f"For real data, set PEPRKIT_DATA_DIR\n!!! to a folder holding "
+          f"{dataset_filename(flag, size)}, or use a workshop bundle.\n{_BANNER}")
+    return load_npz(path, fraction=fraction, seed=seed)
 
 
 def _pattern(label: int, n_classes: int, size: int, rng: np.random.Generator) -> np.ndarray:

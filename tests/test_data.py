@@ -173,3 +173,63 @@ def test_real_breastmnist_loads_without_md5_check(breastmnist_path):
     data = D.load_medmnist("breastmnist", root=breastmnist_path.parent, download=False)
     assert [len(data.train), len(data.val), len(data.test)] == [546, 78, 156]
     assert data.num_classes == 2 and data.n_channels == 1 and not data.synthetic
+
+
+def test_load_or_synthetic_prefers_the_real_file(tmp_path, capsys):
+    _write_npz(tmp_path / "breastmnist.npz", n=(20, 4, 4))
+    data = D.load_or_synthetic("breastmnist", root=tmp_path, download=False,
+                               folder=tmp_path / "syn")
+    assert not data.synthetic and data.flag == "breastmnist" and len(data.train) == 20
+    out = capsys.readouterr().out
+    assert "real MedMNIST" in out and "SYNTHETIC" not in out
+    assert not (tmp_path / "syn").exists()
+
+
+def test_load_or_synthetic_falls_back_loudly_with_the_flags_shape(tmp_path, capsys):
+    data = D.load_or_synthetic("dermamnist", root=tmp_path, download=False,
+                               folder=tmp_path / "syn", n_train=70, fraction=0.5)
+    out = capsys.readouterr().out
+    assert "SYNTHETIC DATA: dermamnist is not available" in out
+    assert "NOT medical results" in out and "PEPRKIT_DATA_DIR" in out
+    assert "Why: MedMNIST file dermamnist.npz" in out
+    assert data.synthetic and data.flag == "dermamnist-synthetic"
+    assert data.name == "dermamnist-synthetic"
+    assert data.num_classes == 7 and data.n_channels == 3 and data.size == 28
+    assert len(data.train) == 35 and data.fraction == 0.5
+    again = D.load_or_synthetic("dermamnist", root=tmp_path, download=False,
+                                folder=tmp_path / "syn", n_train=70)
+    assert len(list((tmp_path / "syn").glob("*.npz"))) == 1  # the stand-in is reused
+    assert again.source == data.source and len(again.train) == 70
+
+
+def test_load_or_synthetic_multilabel_flag_gets_a_binary_stand_in(tmp_path, capsys):
+    data = D.load_or_synthetic("chestmnist", size=64, root=tmp_path, download=False,
+                               folder=tmp_path, n_train=8)
+    assert "binary (the real task is multi-label)" in capsys.readouterr().out
+    assert data.num_classes == 2 and data.size == 64 and data.synthetic
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(flag="breastmnst"), r"flag='breastmnst'.*Did you mean: breastmnist"),
+        (dict(flag="breastmnist", size=32), r"size=32 .*28, 64, 128, 224"),
+        (dict(flag="breastmnist", n_train=1), r"n_train=1 is too small"),
+        (dict(flag="breastmnist", fraction=2.0), r"fraction=2.0 must be in \(0, 1\]"),
+    ],
+)
+def test_load_or_synthetic_never_hides_bad_arguments(tmp_path, kwargs, match):
+    flag = kwargs.pop("flag")
+    with pytest.raises(ValueError, match=match):
+        D.load_or_synthetic(flag, root=tmp_path, download=False, folder=tmp_path, **kwargs)
+
+
+def test_load_or_synthetic_reads_the_real_breastmnist(breastmnist_path, tmp_path):
+    data = D.load_or_synthetic("breastmnist", root=breastmnist_path.parent, download=False,
+                               folder=tmp_path)
+    assert not data.synthetic and len(data.test) == 156
+
+
+def test_download_medmnist_options_are_keyword_only():
+    with pytest.raises(TypeError):
+        D.download_medmnist("breastmnist", 28)  # type: ignore[misc]

@@ -11,6 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 from scipy.stats import mannwhitneyu  # noqa: E402
 
 from peprkit import plot  # noqa: E402
@@ -215,3 +216,158 @@ def test_history_bars_images(tmp_path):
         plot.images(np.zeros((2, 8, 8)), [0, 1], n=0)
     with pytest.raises(ValueError, match=r"got shape \(8, 8\)"):
         plot.images(np.zeros((8, 8)), [0])
+
+
+# --- baselines, real units, label placement, synthetic titles -----------------------
+def _baseline_lines(ax):
+    return [line for line in ax.lines if line.get_gid() == "baseline"]
+
+
+def test_pareto_draws_a_labelled_baseline_inside_the_axes(tmp_path):
+    df = example_results()
+    ax = plot.pareto(df, performance="test_acc", resource="energy_kwh", label="model",
+                     baseline=0.70)
+    _save(ax, tmp_path, "pareto_baseline")
+    (line,) = _baseline_lines(ax)
+    np.testing.assert_allclose(line.get_ydata(), [0.70, 0.70])
+    assert line.get_label() == "majority-class baseline (0.700)"
+    assert "majority-class baseline (0.700)" in ax.get_legend_handles_labels()[1]
+    assert line.get_linestyle() == "--"
+    low, high = ax.get_ylim()
+    assert low < 0.70 < high  # below every run, yet visible
+    assert sorted(_texts(ax)) == sorted(df["model"])
+
+
+def test_baseline_mapping_and_equal_values_from_a_column():
+    h = pd.DataFrame({"epoch": [1, 2, 3], "val_acc": [0.70, 0.78, 0.84],
+                      "majority_acc": [0.731, 0.731, 0.731]})
+    ax = plot.history(h, "val_acc", baseline={"majority class": h["majority_acc"],
+                                              "target": 0.8})
+    lines = _baseline_lines(ax)
+    assert [line.get_label() for line in lines] == ["majority class (0.731)", "target (0.800)"]
+    assert lines[0].get_linestyle() != lines[1].get_linestyle()  # told apart without colour
+    assert ax.get_legend() is not None  # a single column gets a legend once a baseline is drawn
+
+
+@pytest.mark.parametrize(
+    ("baseline", "match"),
+    [
+        ({}, r"`baseline` is an empty mapping"),
+        (float("nan"), r"`baseline` must be one finite number per label, got nan"),
+        (pd.Series([0.7, 0.8]), r"one finite number per label.*one number per dataset"),
+        ({"majority": "high"}, r"got 'high' for 'majority'"),
+    ],
+)
+def test_bad_baselines_are_refused(baseline, match):
+    h = pd.DataFrame({"epoch": [1, 2], "val_acc": [0.7, 0.8]})
+    with pytest.raises(ValueError, match=match):
+        plot.history(h, "val_acc", baseline=baseline)
+    with pytest.raises(ValueError, match=match):
+        plot.curve([0.7, 0.8], [1.0, 2.0], baseline=baseline)
+
+
+def test_curve_baseline_reference_real_units_and_synthetic_title(tmp_path):
+    h = pd.DataFrame({"epoch": [1, 2, 3, 4], "val_acc": [0.5, 0.8, 0.84, 0.85],
+                      "energy_kwh": [1.0, 2.0, 3.0, 4.0]})
+    ax = plot.curve(h["val_acc"], h["energy_kwh"], steps=h["epoch"], reference=40.0,
+                    baseline=0.731, synthetic=True)
+    _save(ax, tmp_path, "curve_reference")
+    perf, score = ax.lines[0], ax.lines[1]
+    np.testing.assert_allclose(perf.get_xdata(), [0.025, 0.05, 0.075, 0.1])  # R = E / 40
+    np.testing.assert_allclose(score.get_ydata(), h["val_acc"] / (1 + h["energy_kwh"] / 40))
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels[0] == "val_acc, P"
+    assert labels[-1] == f"P_ePRc* = {0.84 / 1.075:.3f} (step 3)"  # not epoch 1
+    assert "majority-class baseline (0.731)" in labels
+    assert ax.get_title() == "PePR along a training run (synthetic data)"
+    assert ax.get_xlabel() == "energy_kwh / reference of 40 kWh, R"
+    (top,) = ax.child_axes  # the real unit on a secondary axis
+    assert top.get_xlabel() == "energy_kwh (kWh, top axis: as measured)"
+    np.testing.assert_allclose(top.get_xlim(), np.array(ax.get_xlim()) * 40.0)
+    minmax = plot.curve(h["val_acc"], h["energy_kwh"], steps=h["epoch"])
+    assert minmax.get_legend_handles_labels()[1][-1].endswith("(step 2)")
+    with pytest.raises(ValueError, match="not both"):
+        plot.curve(h["val_acc"], h["energy_kwh"], reference=4.0, resource_range=(0.0, 4.0))
+
+
+def test_pareto_real_unit_axis_reference_and_synthetic_dataset_name(tmp_path):
+    df = example_results().drop(columns="synthetic")
+    ax = plot.pareto(df, performance="test_acc", resource="energy_kwh")
+    ax.figure.canvas.draw()  # a secondary axis follows its parent's limits when drawn
+    assert ax.get_title() == "Pareto front: test_acc vs energy_kwh"
+    (top,) = ax.child_axes
+    assert top.get_xlabel() == "energy_kwh (kWh, top axis: as measured)"
+    lo, span = df["energy_kwh"].min(), df["energy_kwh"].max() - df["energy_kwh"].min()
+    np.testing.assert_allclose(top.get_xlim(), lo + np.array(ax.get_xlim()) * span)
+    mem = plot.pareto(df, performance="test_acc", resource="memory_gb")
+    assert mem.child_axes[0].get_xlabel().startswith("memory_gb (GB")
+    ax = plot.pareto(df.assign(dataset="breastmnist-synthetic"), performance="test_acc",
+                     resource="energy_kwh", reference=0.004, label="model")
+    _save(ax, tmp_path, "pareto_reference")
+    assert ax.get_title().endswith("(synthetic data)")
+    assert ax.get_xlabel() == "energy_kwh (per budget of 0.004 kWh), R"
+    front = [line for line in ax.lines if line.get_label() == "Pareto front"][0]
+    assert max(front.get_xdata()) <= df["energy_kwh"].max() / 0.004
+    np.testing.assert_allclose(ax.child_axes[0].get_xlim(), np.array(ax.get_xlim()) * 0.004)
+    flat = plot.pareto(df.assign(kwh_norm=0.5), performance="test_acc", resource="kwh_norm",
+                       normalize_resource=False)
+    assert not flat.child_axes  # no real unit to show for a column given already normalised
+
+
+def test_pareto_labels_of_coinciding_points_do_not_overlap(tmp_path):
+    df = pd.DataFrame({"model": ["lcnet_050", "mobilenetv3_small_050", "regnetx_002", "far"],
+                       "acc": [0.731, 0.731, 0.731, 0.9], "kwh": [0.001, 0.001, 0.0011, 0.01]})
+    ax = plot.pareto(df, performance="acc", resource="kwh", label="model")
+    _save(ax, tmp_path, "pareto_crowded")
+    ax.figure.canvas.draw()  # at the figure's own dpi
+    renderer = ax.figure.canvas.get_renderer()
+    texts = {t.get_text(): t for t in ax.texts}
+    # the text itself (an Annotation's own extent also covers its leader line)
+    boxes = [Text.get_window_extent(texts[name], renderer) for name in df["model"][:3]]
+    for i in range(3):
+        for j in range(i + 1, 3):
+            assert not boxes[i].overlaps(boxes[j]), (df["model"][i], df["model"][j])
+    offsets = [texts[name].xyann for name in df["model"][:3]]
+    assert len(set(offsets)) == 3  # each moved to its own slot
+    moved = [texts[name] for name in df["model"][:3] if texts[name].xyann[1] != 3.0]
+    assert moved and all(t.arrow_patch is not None for t in moved)  # leader lines
+    assert texts["far"].arrow_patch is None
+    again = plot.pareto(df, performance="acc", resource="kwh", label="model")
+    assert [t.xyann for t in again.texts] == [t.xyann for t in ax.texts]  # deterministic
+
+
+def test_versus_params_split_at_a_given_threshold_with_baseline(tmp_path):
+    df = example_results()
+    ax = plot.versus_params(df, score="test_acc", threshold=5e6, baseline=0.731,
+                            threshold_note="a split given")
+    _save(ax, tmp_path, "versus_threshold")
+    (span,) = ax.patches
+    assert span.get_x() + span.get_width() == pytest.approx(np.log10(5e6))
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels[0] == "small: at or under 5.0M parameters (a split given)"
+    assert "majority-class baseline (0.731)" in labels
+    small = df["num_params"] <= 5e6
+    medians = sorted(t for t in _texts(ax) if t.startswith("median "))
+    assert medians == [f"median large: {df.loc[~small, 'test_acc'].median():.3f}",
+                       f"median small: {df.loc[small, 'test_acc'].median():.3f}"]
+    paper = plot.versus_params(df, score="test_acc", threshold=24.6e6)  # above every model
+    assert paper.get_xlim()[1] > np.log10(24.6e6)  # the split is inside the Axes
+    assert sum(t.startswith("median ") for t in _texts(paper)) == 1  # no large group
+    with pytest.raises(ValueError, match=r"threshold='mean' must be 'median' or a positive"):
+        plot.versus_params(df, score="test_acc", threshold="mean")
+
+
+def test_groups_baseline_and_synthetic_title():
+    ax = plot.groups({"pretrained": [0.84, 0.86, 0.88], "scratch": [0.70, 0.72, 0.75]},
+                     baseline=0.731, synthetic=True, ylabel="test accuracy")
+    (line,) = _baseline_lines(ax)
+    np.testing.assert_allclose(line.get_ydata(), [0.731, 0.731])
+    assert ax.get_title().endswith("(synthetic data)")
+    assert ax.get_ylim()[0] < 0.70
+
+
+def test_profile_options_are_keyword_only():
+    fig, given = plt.subplots()
+    with pytest.raises(TypeError):
+        plot.profile(given)  # type: ignore[misc]
+    assert plot.profile(ax=given, levels=5) is given

@@ -6,7 +6,7 @@ name = "q1"
 points = 2
 
 @test_case(points=None, hidden=False)
-def test_q1(per_image_small, per_image_large, run_small, run_large, n_images):
+def test_q1(co2_by_hand_g, BUSY_KWH, INTENSITY, PUE):
     from peprkit import checks
-    checks.lesson02.q1(per_image_small, per_image_large, run_small=run_small, run_large=run_large, n_images=n_images)
+    checks.lesson02.q1(co2_by_hand_g, energy_kwh=BUSY_KWH, intensity_g_per_kwh=INTENSITY, pue=PUE)
 

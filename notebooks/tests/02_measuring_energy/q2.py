@@ -6,7 +6,7 @@ name = "q2"
 points = 2
 
 @test_case(points=None, hidden=False)
-def test_q2(co2_by_hand_g, BUSY_KWH, INTENSITY, PUE):
+def test_q2(per_image_small, per_image_large, run_small, run_large, n_images):
     from peprkit import checks
-    checks.lesson02.q2(co2_by_hand_g, energy_kwh=BUSY_KWH, intensity_g_per_kwh=INTENSITY, pue=PUE)
+    checks.lesson02.q2(per_image_small, per_image_large, run_small=run_small, run_large=run_large, n_images=n_images)
 

@@ -8,5 +8,5 @@ points = 2
 @test_case(points=None, hidden=False)
 def test_q2(p_value, pretrained_acc, scratch_acc):
     from peprkit import checks
-    checks.lesson04.q2(p_value, pretrained_acc, scratch_acc)
+    checks.lesson04.q2(p_value, first=pretrained_acc, second=scratch_acc)
 
