@@ -1,17 +1,168 @@
-"""The ``peprkit`` command: ``info | demo | sweep | grade | bundle``.
+"""The ``peprkit`` command: ``info | demo | sweep | grade | course | bundle | class``.
 
 Each sub-command has a ``_add_<name>(subparsers)`` that declares its arguments and a
 ``_cmd_<name>(args) -> int`` that runs it. A ``ValueError`` (bad argument) is printed as
-one line and exits with code 2, never as a traceback.
+one line naming the command-line option, and exits with code 2, never as a traceback.
+Every option has a help text; defaults are shown by the formatter. Lists of names (models,
+datasets, sizes) are written ``a,b``, ``a b`` or a mix of the two (:class:`_ListAction`).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
+from peprkit import __version__
 
-# --- info (issue 4) --------------------------------------------------------------
+#: Shown by ``peprkit --help`` (plain text: no markup).
+_DESCRIPTION = (
+    "peprkit: fine-tune small image models on medical images (MedMNIST), measure the "
+    "energy, carbon, time and memory each run costs, and score the models with PePR, "
+    "performance per resource unit."
+)
+_EPILOG = (
+    "Run 'peprkit COMMAND --help' for the options of one command. Lists of models, "
+    "datasets or sizes may be written 'a,b', 'a b' or both. Documentation: README.md."
+)
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: ...)" to option help, except where there is nothing to show."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text.lower()
+            or default in (None, argparse.SUPPRESS, False, True, "", [])
+            or isinstance(action, argparse._VersionAction)
+        ):
+            return text
+        if isinstance(default, (list, tuple)):
+            return f"{text} (default: {' '.join(map(str, default))})"
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose sub-command parsers show defaults too."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        """One line naming the option, and where to read more (exit code 2)."""
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+class _ListAction(argparse.Action):
+    """A list option that takes ``a,b``, ``a b`` or a mix; repeated names are kept once."""
+
+    def __init__(self, *args, item_type=str, **kwargs):
+        kwargs.setdefault("nargs", "+")
+        super().__init__(*args, **kwargs)
+        self.item_type = item_type
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        convert = self.item_type
+        items = []
+        for value in values if isinstance(values, list) else [values]:
+            for part in str(value).split(","):
+                part = part.strip()
+                if not part:
+                    continue
+                try:
+                    item = convert(part)
+                except ValueError:
+                    raise argparse.ArgumentError(
+                        self, f"{part!r} is not a valid {convert.__name__} "
+                        f"(write e.g. {option_string} a,b or {option_string} a b)") from None
+                if item not in items:
+                    items.append(item)
+        if not items:
+            raise argparse.ArgumentError(self, "needs at least one value, e.g. a,b or a b")
+        setattr(namespace, self.dest, items)
+
+
+def _count(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number >= 1, e.g. 5")
+    return value
+
+
+def _positive(text: str) -> float:
+    """argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number > 0, e.g. 0.0005")
+    return value
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """argparse type: ``i/n`` with ``0 <= i < n`` (run every n-th job, from the i-th)."""
+    parts = text.split("/")
+    if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+        i, n = (int(p) for p in parts)
+        if i < n:
+            return i, n
+    raise argparse.ArgumentTypeError(
+        f"{text!r} must be i/n with 0 <= i < n (shard i of n, counted from 0), e.g. 0/4")
+
+
+def _option_names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """``dest -> --option`` for ``parser`` and its sub-command parsers."""
+    names: dict[str, str] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                names.update(_option_names(child))
+        elif action.option_strings:
+            names.setdefault(action.dest, max(action.option_strings, key=len))
+    return names
+
+
+#: Python argument names used by the library, and the command-line option that sets them.
+_PYTHON_NAMES = {"model": "models", "name": "models", "flag": "dataset", "datasets": "datasets",
+                 "source_dir": "source", "timeout_s": "timeout",
+                 "cell_timeout_s": "cell_timeout"}
+
+
+def _name_options(message: str, parser: argparse.ArgumentParser) -> str:
+    """Rewrite ``name=value`` (Python arguments) in ``message`` as ``--option value``.
+
+    >>> p = build_parser()
+    >>> _name_options("model='resnet1' is not a timm model.", p._subparsers._group_actions[0]
+    ...               .choices["sweep"])
+    '--models resnet1 is not a timm model.'
+    """
+    options = _option_names(parser)
+    for python, dest in _PYTHON_NAMES.items():
+        if dest in options:
+            options.setdefault(python, options[dest])
+
+    def rewrite(match: re.Match) -> str:
+        option = options.get(match.group(1))
+        if option is None:
+            return match.group(0)
+        value = match.group(2)
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        return option if value in ("", "True") else f"{option} {value}"
+
+    return re.sub(r"(?<![\w.`-])([a-z_]+)=('[^']*'|\"[^\"]*\"|[^\s,;()\[\]]*)", rewrite,
+                  message)
+
+
+# --- info -------------------------------------------------------------------
 def _add_info(sub) -> None:
     sub.add_parser("info", help="versions, device, what the meter can measure, offline files")
 
@@ -64,45 +215,51 @@ def _cmd_info(args) -> int:
     return 0
 
 
-# --- demo (issue 4) --------------------------------------------------------------
+#: The demo's models: small zoo models, a few minutes in all on a 2-core CPU.
+_DEMO_MODELS = ("mobilenetv3_small_050", "lcnet_050", "regnetx_002", "resnet18")
+
+
+# --- demo -------------------------------------------------------------------
 def _add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="fine-tune a few small models and print a PePR table")
-    # small zoo models: a few minutes in all on a 2-core CPU
-    models = ["mobilenetv3_small_050", "lcnet_050", "regnetx_002", "resnet18"]
-    p.add_argument("--models", nargs="+", default=models, help="timm model names")
+    p = sub.add_parser("demo", help="fine-tune a few small models and print a PePR table",
+                       description="Fine-tune a few small pretrained models on one MedMNIST "
+                       "set (a labelled synthetic stand-in when it cannot be found or "
+                       "downloaded), meter each run, and print a PePR table and a Pareto plot.")
+    p.add_argument("--models", action=_ListAction, default=None,
+                   help="timm model names, e.g. resnet18,lcnet_050 (default: "
+                   f"{' '.join(_DEMO_MODELS)}; with --quick: {' '.join(_DEMO_MODELS[:2])})")
     p.add_argument("--dataset", default="breastmnist", help="2D MedMNIST flag (28 px)")
-    p.add_argument("--epochs", type=int, default=5, help="epochs per model (default 5)")
+    p.add_argument("--epochs", type=_count, default=None,
+                   help="epochs per model (default: 5; with --quick: 1)")
+    p.add_argument("--quick", action="store_true",
+                   help="a check of about a minute: two models, one epoch "
+                   "(also on when PEPRKIT_QUICK=1)")
     p.add_argument("--out", default="peprkit-demo", help="folder for results.csv and pareto.png")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _cmd_demo(args) -> int:
+    import os
     import warnings
     from pathlib import Path
 
     from peprkit._paths import cache_dir
-    from peprkit.data import load_medmnist, load_npz, make_synthetic
+    from peprkit.data import load_or_synthetic
     from peprkit.metric import add_pepr
     from peprkit.models import check_model_name, find_weights, hub_reachable
+    from peprkit.schema import BASELINE, RESOURCES
     from peprkit.sweep import read_results, run_sweep
 
+    quick = args.quick or os.environ.get("PEPRKIT_QUICK", "0") not in ("0", "", "false", "False")
+    if args.models is None:
+        args.models = list(_DEMO_MODELS[:2] if quick else _DEMO_MODELS)
+    if args.epochs is None:
+        args.epochs = 1 if quick else 5
     for name in args.models:
         check_model_name(name)
     warnings.filterwarnings("once", message="No country or intensity given")
     out = Path(args.out)
-    try:
-        data = load_medmnist(args.dataset)
-        print(f"Data: {data.name}, real MedMNIST from {data.source} "
-              f"({len(data.train)}/{len(data.val)}/{len(data.test)} train/val/test images)")
-    except FileNotFoundError as err:
-        path = cache_dir() / "demo" / "synthetic.npz"
-        if not path.is_file():
-            make_synthetic(path, n_classes=2, n_channels=1, size=28, n_train=300, seed=0)
-        data = load_npz(path)
-        bar = "!" * 78
-        print(f"{bar}\n!!! SYNTHETIC DATA: {args.dataset} is not available offline and could not "
-              "be downloaded.\n!!! These are made-up stripe/blob images, NOT medical results; "
-              f"tables and plots say 'synthetic'.\n!!! Why: {str(err).splitlines()[0]}\n{bar}")
+    data = load_or_synthetic(args.dataset, folder=cache_dir() / "demo", n_train=300)
     online = None
     plan = []
     for name in args.models:
@@ -121,12 +278,12 @@ def _cmd_demo(args) -> int:
     mine = table["model"].isin(args.models) & (table["dataset"] == data.flag) & (
         table["epochs"] == args.epochs)
     scored = add_pepr(table[mine], performance="test_acc",
-                      resources={"e": "energy_kwh", "t": "train_time_s"}, by="dataset")
+                      resources={k: RESOURCES[k] for k in ("e", "t")}, by="dataset")
     scored = scored.sort_values("pepr_e", ascending=False)
     label = " (SYNTHETIC DATA)" if data.synthetic else ""
     print(f"\nPePR = test_acc / (1 + R), R min-max normalised over these models{label}:")
-    cols = ["model", "pretrained", "num_params", "test_acc", "energy_kwh", "train_time_s",
-            "pepr_e", "pepr_t"]
+    cols = ["model", "pretrained", "num_params", "test_acc", BASELINE, "test_auc",
+            RESOURCES["e"], RESOURCES["t"], "pepr_e", "pepr_t"]
     print(scored[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     import matplotlib
 
@@ -140,23 +297,46 @@ def _cmd_demo(args) -> int:
     return 0
 
 
-# --- sweep (issue 4) -------------------------------------------------------------
+# --- sweep ------------------------------------------------------------------
 def _add_sweep(sub) -> None:
-    p = sub.add_parser("sweep", help="run a resumable grid of fine-tuning runs")
-    p.add_argument("--models", nargs="+", required=True, help="timm model names (or a,b,c)")
+    p = sub.add_parser("sweep", help="run a resumable grid of fine-tuning runs",
+                       description="Fine-tune every combination of model, pretrained or not, "
+                       "training-set fraction and seed; one row per run is appended to --out, "
+                       "and runs already there are skipped, so an interrupted sweep resumes.")
+    p.add_argument("--models", action=_ListAction, default=None,
+                   help="timm model names, e.g. resnet18,efficientnet_b0 or resnet18 lcnet_050 "
+                   "(or give --zoo)")
+    p.add_argument("--zoo", choices=("small", "paper", "paper-cpu"), default=None,
+                   help="a whole zoo instead of --models: small (SMALL_ZOO), paper (the paper's "
+                   "131 models) or paper-cpu (those of them that train on a CPU); with --shard "
+                   "each learner gets a share balanced by expected cost, plus the reference model")
+    p.add_argument("--reference", default=None,
+                   help="calibration model trained in every shard (default: resnet18 with --zoo, "
+                   "none otherwise; 'none' to skip)")
     p.add_argument("--dataset", required=True, help="2D MedMNIST flag, or a path to an .npz")
-    p.add_argument("--size", type=int, default=28, help="image size: 28, 64, 128 or 224")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--size", type=int, choices=(28, 64, 128, 224), default=28,
+                   help="image size in pixels")
+    p.add_argument("--epochs", type=_count, default=10, help="epochs per run")
     p.add_argument("--out", default="results.csv", help="results CSV (appended, resumable)")
-    p.add_argument("--pretrained", choices=("yes", "no", "both"), default="yes")
-    p.add_argument("--fractions", type=float, nargs="+", default=[1.0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--shard", default=None, help="i/n: run every n-th job from the i-th (0-based)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--pretrained", choices=("yes", "no", "both"), default="yes",
+                   help="start from ImageNet weights (yes), from scratch (no), or run both")
+    p.add_argument("--fractions", action=_ListAction, item_type=float, default=[1.0],
+                   help="fractions of the training set, each in (0, 1], e.g. 0.1,1")
+    p.add_argument("--seeds", action=_ListAction, item_type=int, default=[0],
+                   help="random seeds, one run each, e.g. 0,1,2")
+    p.add_argument("--shard", type=_shard, default=None,
+                   help="i/n: run only every n-th job, from the i-th (0-based), e.g. 0/4 on one "
+                   "machine and 1/4 on the next (default: all jobs)")
+    p.add_argument("--batch-size", type=_count, default=32, help="images per training step")
+    p.add_argument("--lr", type=_positive, default=5e-4, help="learning rate (Adam)")
+    p.add_argument("--device", default="auto",
+                   help="cpu, cuda, cuda:1, ... or auto (a CUDA GPU when there is one)")
     p.add_argument("--no-download", action="store_true", help="never download the dataset")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--country", default=None,
+                   help="ISO code of your grid for CO2, e.g. DK (default: world average)")
+    p.add_argument("--isolate", choices=("auto", "yes", "no"), default="auto",
+                   help="each run in a fresh process (auto: yes on a CPU, no on CUDA)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _cmd_sweep(args) -> int:
@@ -166,15 +346,22 @@ def _cmd_sweep(args) -> int:
     from peprkit.models import check_model_name
     from peprkit.sweep import make_jobs, run_sweep
 
-    models = [m for item in args.models for m in item.split(",") if m]
+    models, shard = args.models, args.shard
+    if (models is None) == (args.zoo is None):
+        raise ValueError("give either --models or --zoo (e.g. --zoo paper-cpu --shard 0/30).")
+    if args.zoo is not None or args.reference not in (None, "none"):
+        from peprkit.pool import REFERENCE_MODEL, shard_models, zoo_models
+
+        reference = args.reference or (REFERENCE_MODEL if args.zoo else None)
+        reference = None if reference == "none" else reference
+        names = zoo_models(args.zoo) if args.zoo else models
+        models = shard_models(names, shard or (0, 1), reference=reference, size=args.size)
+        shard = None  # the share is by model, balanced by cost
+        print(f"{len(models)} models in this shard"
+              + (f" (with the reference {reference})" if reference else "") + ": "
+              + ", ".join(models[:8]) + (" ..." if len(models) > 8 else ""))
     for name in models:
         check_model_name(name)
-    shard = None
-    if args.shard is not None:
-        parts = args.shard.split("/")
-        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-            raise ValueError(f"--shard {args.shard!r} must look like i/n, e.g. 0/4.")
-        shard = (int(parts[0]), int(parts[1]))
     pretrained = {"yes": (True,), "no": (False,), "both": (True, False)}[args.pretrained]
     make_jobs(models, pretrained=pretrained, fractions=args.fractions, seeds=args.seeds,
               shard=shard)  # check the grid before loading any data
@@ -186,7 +373,8 @@ def _cmd_sweep(args) -> int:
         table = run_sweep(models, data, epochs=args.epochs, out=args.out, pretrained=pretrained,
                           fractions=args.fractions, seeds=args.seeds, shard=shard,
                           quiet=args.quiet, batch_size=args.batch_size, lr=args.lr,
-                          device=args.device)
+                          device=args.device, country=args.country,
+                          isolate={"auto": None, "yes": True, "no": False}[args.isolate])
     except FileNotFoundError as err:  # dataset or pretrained weights missing: say how to get them
         print(f"peprkit sweep: error: {err}", file=sys.stderr)
         return 1
@@ -194,12 +382,13 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
-# --- grade (issue 5) -------------------------------------------------------------
+# --- grade ------------------------------------------------------------------
 def _add_grade(sub) -> None:
     p = sub.add_parser(
-        "grade", help="grade student notebooks with otter-grader (local, no Docker)",
-        description="Grade notebooks of one lesson; writes one CSV row per submission and "
-        "question. The autograder, hidden tests included, is built from the lesson's master.",
+        "grade", help="grade student notebooks, each in a sandbox (bubblewrap when available)",
+        description="Grade notebooks of one lesson into a gradebook CSV, one row per student "
+        "and question. Each notebook runs sandboxed; scores are decided in a separate process "
+        "from the answers it exported; hidden tests draw their inputs from your secret.",
     )
     p.add_argument("submissions", nargs="+", help="student notebooks (.ipynb) or folders of them")
     p.add_argument("--lesson", required=True, help='lesson number or name, e.g. "01"')
@@ -214,48 +403,77 @@ def _add_grade(sub) -> None:
     p.add_argument("--full", action="store_true",
                    help="run submissions in full mode instead of PEPRKIT_QUICK=1")
     p.add_argument("--restart", action="store_true",
-                   help="regrade everything instead of keeping the rows already in --out")
+                   help="regrade every submission given, even files already graded in --out")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="grade again only submissions with timeout/crashed rows in --out")
+    p.add_argument("--student-pattern", default=None,
+                   help="regular expression finding the student in the file name "
+                   "(group 'student'; default: the file name)")
+    p.add_argument("--sandbox", choices=["auto", "bwrap", "fallback"], default="auto",
+                   help="bwrap (bubblewrap), fallback (no file/network isolation), or auto")
 
 
 def _cmd_grade(args) -> int:
-    from peprkit.grading import grade, summary
+    from peprkit.course.grading import grade, summary
 
     grades = grade(
         args.submissions, lesson=args.lesson, out=args.out, source_dir=args.source,
         timeout_s=args.timeout, cell_timeout_s=args.cell_timeout, quick=not args.full,
-        jobs=args.jobs, resume=not args.restart,
+        jobs=args.jobs, resume=not args.restart, retry_failed=args.retry_failed,
+        student_pattern=args.student_pattern, sandbox=args.sandbox,
     )
     print(summary(grades).to_string(index=False))
-    problems = grades[grades["status"].isin(["error", "timeout"])]
-    for row in problems.drop_duplicates("submission").itertuples():
-        print(f"{row.submission}: {row.status}: {row.message}", file=sys.stderr)
+    problems = grades[grades["status"].isin(["error", "timeout", "crashed"])]
+    for row in problems.drop_duplicates("student").itertuples():
+        print(f"{row.student} ({row.submission}): {row.status}: {row.feedback}", file=sys.stderr)
     print(f"wrote {len(grades)} rows to {args.out}")
     return 0
 
 
-# --- bundle (issue 7) ------------------------------------------------------------
+# --- course -----------------------------------------------------------------
+def _add_course(sub) -> None:
+    p = sub.add_parser("course", help="build the student notebooks from the masters, or check "
+                       "that they are up to date")
+    p.add_argument("course_command", choices=["build", "check"],
+                   help="build: write student notebooks and public tests; check: exit 1 when "
+                   "a committed one differs from what its master generates")
+    p.add_argument("--source", default=None, help="folder of masters (default notebooks/source)")
+
+
+def _cmd_course(args) -> int:
+    from peprkit.course import authoring
+
+    return authoring.run(args.course_command, args.source)
+
+
+# --- bundle -----------------------------------------------------------------
 def _add_bundle(sub) -> None:
     parser = sub.add_parser("bundle", help="create, verify or use an offline workshop bundle")
     cmds = parser.add_subparsers(dest="bundle_command", required=True)
     create = cmds.add_parser(
         "create", help="fill a bundle folder (run online; resumable; extends an existing one)")
     create.add_argument("out", help="bundle folder (new, empty, or an existing bundle)")
-    create.add_argument("--datasets", default="", help="MedMNIST flags: breastmnist,...")
-    create.add_argument("--sizes", default=None, help="image sizes of every dataset (default 28)")
-    create.add_argument("--models", default="", help="timm models, e.g. resnet18,efficientnet_b0")
+    create.add_argument("--datasets", action=_ListAction, default=[],
+                        help="MedMNIST flags, e.g. breastmnist,dermamnist (default: none)")
+    create.add_argument("--sizes", action=_ListAction, item_type=int, default=None,
+                        help="image sizes of every dataset, e.g. 28,64 (default: 28)")
+    create.add_argument("--models", action=_ListAction, default=[],
+                        help="timm models whose pretrained weights to include, e.g. "
+                        "resnet18,efficientnet_b0 (default: none)")
     create.add_argument("--paper-results", action="store_true",
-                        help="include the PePR paper's all_results.csv (notebook 06)")
+                        help="include the PePR paper's all_results.csv and results-imagenet.csv "
+                        "(notebook 06)")
     create.add_argument("--wheels", action="store_true",
                         help="include CPU wheels for an offline pip install")
-    create.add_argument("--platforms", default="linux,windows,macos",
+    create.add_argument("--platforms", action=_ListAction, default=["linux", "windows", "macos"],
                         help="wheel platforms: linux (x86-64), windows (x64), macos (arm64, 14+)")
-    create.add_argument("--pythons", default=None,
+    create.add_argument("--pythons", action=_ListAction, default=None,
                         help="wheel Python versions, e.g. 3.10,3.11,3.12 (default: this one)")
     create.add_argument("--source", default=None,
                         help="copy from this folder (e.g. another bundle) instead of downloading")
     create.add_argument("--dry-run", action="store_true", help="print the plan, fetch nothing")
     verify = cmds.add_parser("verify", help="recompute checksums; exit 1 on any problem")
-    verify.add_argument("path")
+    verify.add_argument("path", help="bundle folder")
     use = cmds.add_parser("use", help="make peprkit look in this bundle first (saved per user)")
     use.add_argument("path", nargs="?", help="bundle folder; none: show the bundle in use")
     use.add_argument("--off", action="store_true", help="stop using the saved bundle")
@@ -266,14 +484,11 @@ def _cmd_bundle(args) -> int:
 
     from peprkit import _paths, bundle
 
-    def split(text: str | None) -> list[str] | None:
-        return None if text is None else [part.strip() for part in text.split(",") if part.strip()]
-
     if args.bundle_command == "create":
         bundle.create(
-            args.out, datasets=split(args.datasets), sizes=split(args.sizes),
-            models=split(args.models), paper_results=args.paper_results, wheels=args.wheels,
-            platforms=split(args.platforms), pythons=split(args.pythons),
+            args.out, datasets=args.datasets, sizes=args.sizes,
+            models=args.models, paper_results=args.paper_results, wheels=args.wheels,
+            platforms=args.platforms, pythons=args.pythons,
             fetcher=bundle.LocalFetcher(args.source) if args.source else None,
             dry_run=args.dry_run,
         )
@@ -297,18 +512,63 @@ def _cmd_bundle(args) -> int:
     return 0
 
 
+# --- class: pool the learners' results --------------------------------------------
+def _add_class(sub) -> None:
+    parser = sub.add_parser("class", help="pool a class's sweep results into one calibrated table",
+                            description="Merge learners' results.csv files (one per shard): "
+                            "validated, de-duplicated, each machine's energy and time divided "
+                            "by its own reference-model run (energy_rel, time_rel).")
+    cmds = parser.add_subparsers(dest="class_command", required=True, metavar="SUBCOMMAND")
+    merge = cmds.add_parser("merge", help="merge results.csv files into one class table")
+    merge.add_argument("results", nargs="+", help="the learners' results.csv files")
+    merge.add_argument("--out", default="class.csv", help="merged table to write")
+    merge.add_argument("--reference", default="resnet18",
+                       help="the calibration model every shard trained")
+    merge.add_argument("--allow-mixed", action="store_true",
+                       help="accept different epochs, sizes or learning rates within a dataset")
+
+
+def _cmd_class(args) -> int:
+    import warnings
+
+    from peprkit.pool import merge_results
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = merge_results(args.results, reference=args.reference,
+                              allow_mixed=args.allow_mixed, out=args.out)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    machines = table["machine"].nunique()
+    calibrated = int(table["energy_rel"].notna().sum())
+    absent = [c for c in ("hardware", "torch_version") if c not in table.columns]
+    print(f"{len(table)} runs from {table['source_file'].nunique()} files on {machines} "
+          f"machine(s); {table.attrs.get('duplicates_dropped', 0)} duplicate rows dropped; "
+          f"{calibrated} runs calibrated against {args.reference}.")
+    if absent:
+        print(f"note: the run records have no {', '.join(absent)} column; machine ids use "
+              f"{', '.join(table.attrs.get('machine_columns') or ['nothing'])} and the file.")
+    print(f"wrote {args.out}")
+    return 0
+
+
 _COMMANDS = {
     "info": (_add_info, _cmd_info),
     "demo": (_add_demo, _cmd_demo),
     "sweep": (_add_sweep, _cmd_sweep),
     "grade": (_add_grade, _cmd_grade),
+    "course": (_add_course, _cmd_course),
     "bundle": (_add_bundle, _cmd_bundle),
+    "class": (_add_class, _cmd_class),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="peprkit", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="peprkit", description=_DESCRIPTION, epilog=_EPILOG)
+    parser.add_argument("--version", action="version", version=f"peprkit {__version__}",
+                        help="print the version of peprkit and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
     for add, _ in _COMMANDS.values():
         add(sub)
     return parser
@@ -316,11 +576,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a usage error already printed
+        return int(done.code or 0)
     try:
         return int(_COMMANDS[args.command][1](args) or 0)
     except ValueError as err:
-        print(f"peprkit {args.command}: error: {err}", file=sys.stderr)
+        command = parser._subparsers._group_actions[0].choices[args.command]
+        print(f"peprkit {args.command}: error: {_name_options(str(err), command)}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"peprkit {args.command}: interrupted; finished work is kept.", file=sys.stderr)

@@ -52,11 +52,13 @@ def test_sweep_command_writes_results(capsys, syn_path, tmp_path):
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        (["--models", "resnet81"], "Did you mean: resnet18"),
+        (["--models", "resnet81"], "--models resnet81 is not a timm model. Did you mean: resnet18"),
         (["--dataset", "breastmnst"], "Did you mean: breastmnist"),
-        (["--size", "100"], "size=100 is not a MedMNIST image size"),
-        (["--shard", "1-4"], "--shard '1-4' must look like i/n"),
-        (["--shard", "4/4"], r"shard=\(4, 4\) must be"),
+        (["--size", "100"], r"argument --size: invalid choice: '?100'? \(choose from 28, 64"),
+        (["--shard", "1-4"], "argument --shard: '1-4' must be i/n with 0 <= i < n"),
+        (["--shard", "4/4"], "argument --shard: '4/4' must be i/n"),
+        (["--epochs", "0"], "argument --epochs: '0' must be a whole number >= 1"),
+        (["--fractions", "0.5,x"], "argument --fractions: 'x' is not a valid float"),
     ],
 )
 def test_sweep_bad_arguments_exit_2_with_one_line(capsys, offline_data, tmp_path, args, match):
