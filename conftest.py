@@ -24,13 +24,33 @@ import pytest
 
 _SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
 _STATE: dict = {}
+# nbval runs cells with store_history=False, so a kernel's `In` stays empty; the masters'
+# hidden tests rerun the answer cells they find there (checks.answer_cells()), so an
+# IPython startup file records each cell nbval runs
+_RECORD_CELLS = """\
+def _peprkit_record(info, _shell=get_ipython()):  # noqa: F821
+    if not info.store_history:
+        _shell.user_ns.setdefault("In", []).append(info.raw_cell)
+
+
+get_ipython().events.register("pre_run_cell", _peprkit_record)  # noqa: F821
+del _peprkit_record
+"""
 
 
 def _kernel_env() -> dict[str, str]:
     """Environment variables for the notebook kernels (made once per session)."""
     if "env" in _STATE:
         return _STATE["env"]
-    env = {"PEPRKIT_QUICK": os.environ.get("PEPRKIT_QUICK", "1"), "MPLBACKEND": "Agg"}
+    # the masters' hidden tests draw their inputs from this seed, as when grading
+    env = {"PEPRKIT_QUICK": os.environ.get("PEPRKIT_QUICK", "1"), "MPLBACKEND": "Agg",
+           "PEPRKIT_GRADING_SEED": "nbval"}
+    ipython_dir = tempfile.mkdtemp(prefix="peprkit-ipython-")
+    _STATE["ipython"] = ipython_dir
+    startup = Path(ipython_dir) / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-record-cells.py").write_text(_RECORD_CELLS)
+    env["IPYTHONDIR"] = ipython_dir
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     if not offline:
         from peprkit.models import hub_reachable
@@ -75,5 +95,6 @@ def pytest_sessionfinish(session, exitstatus):
     for folder, existed in _STATE.get("runs", {}).items():
         if not existed:
             shutil.rmtree(folder / "runs", ignore_errors=True)
-    if "tmp" in _STATE:
-        shutil.rmtree(_STATE["tmp"], ignore_errors=True)
+    for key in ("tmp", "ipython"):
+        if key in _STATE:
+            shutil.rmtree(_STATE[key], ignore_errors=True)

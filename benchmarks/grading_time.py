@@ -4,7 +4,10 @@
    in the fallback sandbox and in bubblewrap (median of ``--repeat`` runs), and the
    ratios to the direct run. Each graded submission starts two sandboxed processes (the
    notebook's run and, when a question's answer is a function, the worker calling it).
-2. Per-submission wall time of ``peprkit grade`` for lesson ``--lesson`` on three notebooks
+2. A hidden test's rerun of an answer cell (:mod:`peprkit.course._cells`) in the sandboxed
+   worker: the first rerun of a submission (which starts the worker) and each later one,
+   medians of ``--repeat``, per sandbox mode.
+3. Per-submission wall time of ``peprkit grade`` for lesson ``--lesson`` on three notebooks
    built from its master (solutions, blank, half-right), once per sandbox mode, side by
    side (``--no-batch`` skips it).
 
@@ -41,6 +44,31 @@ def startup(mode: str | None, folder: Path, repeat: int) -> float:
     return statistics.median(times)
 
 
+def rerun(mode: str, folder: Path, repeat: int) -> tuple[float, float]:
+    import pandas as pd
+
+    from peprkit.course._worker import RemoteCells, Worker
+
+    cells = ["import pandas as pd",
+             "score = history['val_acc'] / (1 + history['energy_kwh'] / REFERENCE_KWH)\n"
+             "best = int(history['epoch'][score.idxmax()])"]
+    history = pd.DataFrame({"epoch": [1, 2, 3], "val_acc": [0.5, 0.9, 0.8],
+                            "energy_kwh": [1.0, 2.0, 3.0]})
+    first, later = [], []
+    for i in range(repeat):
+        worker = Worker({}, folder / f"worker-{mode}-{i}", mode=mode,
+                        limits=_sandbox.Limits(wall_s=60), call_timeout_s=30)
+        cell = RemoteCells(worker, cells)
+        try:
+            for times in (first, later):
+                start = time.perf_counter()
+                cell(["best"], history=history, REFERENCE_KWH=10.0)
+                times.append(time.perf_counter() - start)
+        finally:
+            worker.close()
+    return statistics.median(first), statistics.median(later)
+
+
 def batch(lesson: str, folder: Path) -> list[Path]:
     import nbformat
 
@@ -75,6 +103,10 @@ def main() -> int:
             t = startup(mode, tmp, args.repeat)
             print(f"start-up, {mode:8s}: {t:6.2f} s  (x{t / direct:.2f} direct, "
                   f"+{t - direct:.2f} s)")
+        for mode in modes:
+            first, later = rerun(mode, tmp, args.repeat)
+            print(f"rerun of an answer cell, {mode:8s}: first {first:5.2f} s (starts the "
+                  f"worker), then {later * 1000:5.1f} ms each")
         if args.no_batch:
             return 0
         paths = batch(args.lesson, tmp)

@@ -6,8 +6,10 @@ a sandboxed run exported (plain data, untrusted), the parameters the grader inje
 and where that run's folder is. It imports the pristine
 checks, rebuilds the context the tests need from the grader's own inputs and the run's
 artifacts where the lesson says how (``grading_context`` in its checks module), runs
-every test case here, and calls a learner's function only through a sandboxed worker
-(:mod:`peprkit.course._worker`). It prints one JSON line with the outcome of every test.
+every test case here, and calls a learner's function, or runs a learner's answer cell
+again (a test's ``rerun`` parameter, :mod:`peprkit.course._cells`), only through a
+sandboxed worker (:mod:`peprkit.course._worker`). It prints one JSON line with the outcome
+of every test.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+
+#: Test parameter that receives the learner's answer cells (see :mod:`peprkit.course._cells`).
+RERUN = "rerun"
 
 
 def _hint(err: BaseException) -> str:
@@ -32,7 +37,7 @@ def score(job: dict) -> dict[str, list[dict]]:
     from peprkit.course import _sandbox
     from peprkit.course._codec import FunctionSource, Unsupported, decode
     from peprkit.course._secret import SEED_ENV
-    from peprkit.course._worker import RemoteFunction, Worker
+    from peprkit.course._worker import RemoteCells, RemoteFunction, Worker
     from peprkit.course.grading import lesson_hooks
 
     os.environ[SEED_ENV] = str(job["seed"])
@@ -60,6 +65,7 @@ def score(job: dict) -> dict[str, list[dict]]:
     limits = _sandbox.Limits(**job["limits"])
     worker = Worker(functions, Path(job["worker_folder"]), mode=job["mode"], limits=limits,
                     call_timeout_s=job["call_timeout_s"])
+    cells = [str(c) for c in job.get("cells") or []]
     out: dict[str, list[dict]] = {}
     try:
         for question, spec in job["questions"].items():
@@ -71,6 +77,11 @@ def score(job: dict) -> dict[str, list[dict]]:
             ns = {name: (RemoteFunction(worker, name) if isinstance(v, FunctionSource) else v)
                   for name, v in answers[question].items()}
             ns.update(context)
+            if context_error:  # never fall back on the notebook's values of these names
+                for name in getattr(checks, "CONTEXT", ()):
+                    ns.pop(name, None)
+            until = spec.get("cells_until")
+            ns[RERUN] = RemoteCells(worker, cells[:until] if isinstance(until, int) else cells)
             for case in spec["tests"]:
                 params = list(case["params"])
                 missing = [p for p in params if p not in ns]

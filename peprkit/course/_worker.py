@@ -64,6 +64,14 @@ def main() -> int:
     for line in sys.stdin:
         try:
             request = json.loads(line)
+            if "cells" in request:
+                from peprkit.course._cells import run_cells
+
+                result = run_cells(request["cells"], decode(request["inputs"]),
+                                   request["outputs"], preamble=request["preamble"])
+                proto.write(_reply({"result": encode(result)}) + "\n")
+                proto.flush()
+                continue
             name = request["name"]
             func = ns.get(name)
             if not callable(func):
@@ -74,13 +82,16 @@ def main() -> int:
                 reply = {"result": encode(result)}
         except BaseException as err:  # noqa: BLE001  (the learner's code may raise anything)
             reply = {"error": f"{type(err).__name__}: {err}"[:500]}
-        try:
-            text = json.dumps(reply, allow_nan=False)
-        except (TypeError, ValueError) as err:
-            text = json.dumps({"error": f"the result is not plain data: {err}"[:500]})
-        proto.write(text + "\n")
+        proto.write(_reply(reply) + "\n")
         proto.flush()
     return 0
+
+
+def _reply(reply: dict) -> str:
+    try:
+        return json.dumps(reply, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        return json.dumps({"error": f"the result is not plain data: {err}"[:500]})
 
 
 class Worker:
@@ -137,11 +148,20 @@ class Worker:
         return line
 
     def call(self, name: str, args: tuple, kwargs: dict) -> Any:
+        return self._request({"name": name, "args": encode(list(args)),
+                              "kwargs": encode(dict(kwargs))})
+
+    def run_cells(self, cells: list[str], preamble: list[str], inputs: dict[str, Any],
+                  outputs: list[str]) -> dict[str, Any]:
+        """The values of ``outputs`` after the learner's ``cells`` ran on ``inputs``."""
+        return self._request({"cells": cells, "preamble": preamble, "inputs": encode(inputs),
+                              "outputs": list(outputs)})
+
+    def _request(self, message: dict) -> Any:
         if self.proc is None or self.proc.poll() is not None:
             self._start()
         self.calls += 1
-        request = json.dumps({"name": name, "args": encode(list(args)),
-                              "kwargs": encode(dict(kwargs))}) + "\n"
+        request = json.dumps(message) + "\n"
         # the first call also pays for starting Python and importing the kit
         limit = self.call_timeout_s + (30.0 if self.calls == 1 else 0.0)
         try:
@@ -179,6 +199,30 @@ class Worker:
             except OSError:
                 pass
         self.proc = None
+
+
+class RemoteCells:
+    """The ``rerun`` of the scorer (see :class:`peprkit.course._cells.CellRunner`): finds
+    the learner's answer cells here (parsing only) and runs them in the :class:`Worker`."""
+
+    def __init__(self, worker: Worker, sources: list[str]) -> None:
+        self._worker, self.sources = worker, [str(s) for s in sources]
+
+    def __call__(self, outputs: list[str], **inputs: Any) -> dict[str, Any]:
+        from peprkit.course._cells import CellError, imports, pick_cells
+
+        cells = pick_cells(self.sources, list(outputs), given=list(inputs))
+        try:
+            values = self._worker.run_cells(cells, imports(self.sources, cells), inputs,
+                                            list(outputs))
+        except StudentCodeError as err:
+            raise CellError(str(err).removeprefix("CellError: ")) from None
+        if not isinstance(values, dict):
+            raise CellError("the answer cell's process answered garbage")
+        return values
+
+    def __repr__(self) -> str:
+        return f"<learner cells: {len(self.sources)}>"
 
 
 class RemoteFunction:

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from peprkit._util import atomic_write, optional_import
+from peprkit._util import atomic_write, optional_import, progress_bar
 from peprkit.course import _sandbox
 from peprkit.course.authoring import find_master, run_assign
 
@@ -259,7 +259,8 @@ def lesson_hooks(stem: str):
     """The checks module of lesson ``stem`` when it declares grading hooks for exactly that
     master (``GRADED_LESSON``): ``grading_parameters(rng)`` (inputs injected after the
     ``parameters`` cell) and ``grading_context(parameters, folder)`` (the tests' context,
-    rebuilt by the grader instead of read from the notebook); else None."""
+    rebuilt by the grader instead of read from the notebook); else None.
+    ``grading_parameters`` may take a keyword ``quick`` (whether the batch runs quick)."""
     import importlib
 
     try:
@@ -415,6 +416,9 @@ def grade_one(
             if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
                 raise ValueError("no list of cells")
             plan = _plan(nb, autograder, cell_timeout_s, parameters or {})
+            code = [c for c in nb["cells"] if c.get("cell_type") == "code"]
+            sources = [_source(c) for c in code]
+            ids = [c.get("id") for c in code]
         except (ValueError, UnicodeDecodeError, OSError, TypeError, KeyError) as err:
             return _failed(autograder.questions, "error", "not a readable notebook: "
                            f"{type(err).__name__}: {str(err)[:200]}")
@@ -443,10 +447,16 @@ def grade_one(
                                         f"before this question was answered: {why}.",
                                         outcome.output_tail[-500:])
                 continue
+            # a rerun looks for the answer cells up to the question's last cell (when the
+            # submission kept the master's cell ids), not in later cells of the notebook
+            wanted = set(autograder.cells.get(q.name, []))
+            last = max((i for i, cid in enumerate(ids) if cid in wanted), default=None)
             job_questions[q.name] = {"tests": autograder.tests[q.name],
-                                     "answers": answers, "answers_error": problem}
+                                     "answers": answers, "answers_error": problem,
+                                     "cells_until": None if last is None else last + 1}
         results = _phase2(job_questions, autograder, tmp, work, mode=mode, limits=limits,
-                          seed=seed, parameters=parameters or {}, call_timeout_s=cell_timeout_s)
+                          seed=seed, parameters=parameters or {}, call_timeout_s=cell_timeout_s,
+                          cells=sources)
     scores = dict(stopped)
     for q in autograder.questions:
         if q.manual or q.name in scores:
@@ -463,13 +473,13 @@ def grade_one(
 
 def _phase2(questions: dict, autograder: Autograder, tmp: Path, work: Path, *, mode: str,
             limits: _sandbox.Limits, seed: str, parameters: Mapping[str, object],
-            call_timeout_s: float) -> dict:
+            call_timeout_s: float, cells: Sequence[str] = ()) -> dict:
     """Run :mod:`peprkit.course._score` in a fresh process; its JSON result, or
     ``{question: error}`` when it could not decide."""
     if not questions:
         return {}
     job = {"lesson": autograder.lesson, "seed": seed, "questions": questions,
-           "parameters": dict(parameters), "run_folder": str(work),
+           "parameters": dict(parameters), "run_folder": str(work), "cells": list(cells),
            "worker_folder": str(tmp / "worker"), "mode": mode,
            "limits": asdict(limits), "call_timeout_s": float(call_timeout_s)}
     n_tests = sum(len(q["tests"]) for q in questions.values())
@@ -645,8 +655,11 @@ def grade(
     hooks = lesson_hooks(master.stem)
     parameters = {}
     if hooks is not None and hasattr(hooks, "grading_parameters"):
-        parameters = hooks.grading_parameters(rng(master.stem[:2], "parameters", seed=seed))
-    tqdm = optional_import("tqdm.auto", extra="train", package="tqdm").tqdm
+        import inspect
+
+        draw = hooks.grading_parameters
+        mode_kw = {"quick": quick} if "quick" in inspect.signature(draw).parameters else {}
+        parameters = draw(rng(master.stem[:2], "parameters", seed=seed), **mode_kw)
     if todo:
         digest = _package_digest() if mode == "fallback" else ""
         with tempfile.TemporaryDirectory(prefix="peprkit-autograder-") as tmp:
@@ -656,8 +669,9 @@ def grade(
                                        cell_timeout_s=cell_timeout_s, env=env, mode=mode,
                                        seed=seed, parameters=parameters,
                                        memory_gb=memory_gb): (p, s, h) for p, s, h in todo}
-                for future in tqdm(as_completed(futures), total=len(futures), desc="grading",
-                                   unit="notebook"):
+                bar = progress_bar(iterable=as_completed(futures), total=len(futures),
+                                   desc="grading", unit="notebook")
+                for future in bar:
                     path, student, sha = futures[future]
                     rows = pd.DataFrame(_rows(student, str(path), sha, autograder,
                                               future.result()), columns=COLUMNS)

@@ -20,7 +20,29 @@ import pkgutil
 from peprkit.course.checks._common import CheckFailed
 
 LESSONS = sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("lesson"))
-__all__ = ["CheckFailed", *LESSONS]
+__all__ = ["CheckFailed", "answer_cells", *LESSONS]
+
+
+def answer_cells(sources=None):
+    """The ``rerun`` a hidden test takes: the learner's answer cells, run again on other
+    inputs (see :mod:`peprkit.course._cells`). In a notebook, ``sources`` defaults to the
+    cells run so far (the kernel's ``In``); when grading, the scorer passes its own,
+    sandboxed one.
+
+    >>> rerun = answer_cells(["x = 1", "y = x + 1"])
+    >>> rerun(["y"], x=41)
+    {'y': 42}
+    """
+    from peprkit.course._cells import CellRunner
+
+    if sources is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            get_ipython = None
+        shell = get_ipython() if get_ipython else None
+        sources = list(shell.user_ns.get("In", [])) if shell is not None else []
+    return CellRunner(sources)
 
 
 def __getattr__(name: str):

@@ -127,3 +127,72 @@ def minmax_slips(got: np.ndarray, performance: Any, resource: Any, *, symbol: st
             f"R looks divided by the {largest} only; min-max also subtracts the smallest, "
             f"so the {cheapest} gets R = 0."
         )
+
+
+#: Largest run artifact (CSV) the grader reads from a submission's folder.
+MAX_ARTIFACT_BYTES = 20_000_000
+
+
+def read_artifact(folder: Any, relative: str) -> pd.DataFrame:
+    """A CSV that peprkit wrote during the graded run (``history.csv``, ``results.csv``),
+    read as plain data from the submission's ``folder``; what a lesson's
+    ``grading_context`` rebuilds the tests' context from instead of the notebook's
+    variables. The file is untrusted: a path leading outside ``folder`` (a planted
+    symlink) or a file over :data:`MAX_ARTIFACT_BYTES` is refused.
+
+    Raises:
+        CheckFailed: the file is missing, outside the folder, too large or not a table.
+    """
+    from pathlib import Path
+
+    root = Path(folder).resolve()
+    path = root / relative
+    try:
+        resolved = path.resolve()
+        inside = resolved.is_relative_to(root) and resolved.is_file()
+        size = resolved.stat().st_size if inside else 0
+    except (OSError, RuntimeError):
+        inside, size = False, 0
+    if not inside:
+        raise CheckFailed(f"the run's file {relative} is missing: run every cell of the "
+                          "notebook, in order, so that the lesson writes its results.")
+    if size > MAX_ARTIFACT_BYTES:
+        raise CheckFailed(f"the run's file {relative} is too large to grade.")
+    try:
+        return pd.read_csv(resolved)
+    except (ValueError, OSError, pd.errors.ParserError) as err:
+        raise CheckFailed(f"the run's file {relative} is not a readable table "
+                          f"({type(err).__name__}).") from None
+
+
+def run_histories(folder: Any, root: str) -> dict[str, pd.DataFrame]:
+    """``{run folder name: history}`` of every run under ``folder/root`` (the run
+    folders :func:`peprkit.train.finetune` writes with ``run_root``), read with
+    :func:`read_artifact`.
+
+    Raises:
+        CheckFailed: ``root`` holds no run.
+    """
+    from pathlib import Path
+
+    base = Path(folder) / root
+    names = sorted(p.parent.name for p in base.glob("*/history.csv")) if base.is_dir() else []
+    if not names:
+        raise CheckFailed(f"no training run was found in {root}: run every cell of the "
+                          "notebook, in order.")
+    return {name: read_artifact(folder, f"{root}/{name}/history.csv") for name in names}
+
+
+def current_runs(results: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
+    """The rows of a sweep table run with the settings ``keys`` of its last row (the
+    notebook's own sweep, when earlier experiments wrote to the same file), reindexed.
+
+    >>> t = pd.DataFrame({"dataset": ["d", "d", "d"], "epochs": [5, 2, 2], "x": [1, 2, 3]})
+    >>> current_runs(t, ("dataset", "epochs"))["x"].tolist()
+    [2, 3]
+    """
+    last = results.iloc[-1]
+    keep = np.ones(len(results), dtype=bool)
+    for key in keys:
+        keep &= (results[key].astype(str) == str(last[key])).to_numpy()
+    return results[keep].reset_index(drop=True)
