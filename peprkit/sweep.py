@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from peprkit._util import atomic_write, optional_import
+from peprkit._util import atomic_write, optional_import, progress_bar
 from peprkit._validation import check_shard
 from peprkit.pool import merge_results  # noqa: F401  (pooled class results)
 from peprkit.schema import RUN_KEY
@@ -170,7 +170,6 @@ def run_sweep(
         KeyboardInterrupt: after an interrupted run (its finished epochs stay in its
             checkpoint and the next call resumes it).
     """
-    tqdm = optional_import("tqdm.auto", extra="train", package="tqdm").tqdm
     from peprkit.data import Data, load_medmnist
     from peprkit.models import check_model_name
     from peprkit.train import BEST, CHECKPOINT
@@ -189,7 +188,7 @@ def run_sweep(
     done = {_key(r) for r in read_results(out).to_dict("records")}
     todo = [j for j in jobs if _key({**j, "dataset": full.flag, "size": full.size,
                                      "epochs": epochs}) not in done]
-    with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="sweep", unit="run",
+    with progress_bar(total=len(jobs), initial=len(jobs) - len(todo), desc="sweep", unit="run",
               disable=quiet) as bar:
         for job in todo:
             bar.set_postfix_str(f"{job['model']} pt={job['pretrained']} f={job['fraction']:g} "

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from peprkit._util import optional_import
+from peprkit._util import optional_import, progress_bar
 from peprkit._validation import check_choice, check_number
 from peprkit.metric import auc, majority_accuracy
 from peprkit.schema import HISTORY_COLUMNS, SUMMARY_COLUMNS
@@ -243,7 +243,6 @@ def _epochs(setup: _Setup, history: list[dict], *, epochs: int, batch_size: int,
             quiet: bool) -> str:
     """Train the missing epochs, one meter lap and one history row each; the run's status."""
     torch = optional_import("torch", extra="train")
-    tqdm = optional_import("tqdm.auto", extra="train", package="tqdm").tqdm
     data, name = setup.data, setup.name
     majority = majority_accuracy(data.train.labels.numpy(), data.test.labels.numpy())
     recorder = _record.Recorder(meter, memory, setup.dev.type, history[-1] if history else {})
@@ -253,7 +252,7 @@ def _epochs(setup: _Setup, history: list[dict], *, epochs: int, batch_size: int,
     try:
         for epoch in range(len(history) + 1, epochs + 1):
             generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
-            with tqdm(total=n_batches, desc=f"{name} epoch {epoch}/{epochs}", disable=quiet,
+            with progress_bar(total=n_batches, desc=f"{name} epoch {epoch}/{epochs}", disable=quiet,
                       leave=False) as bar:
                 trained = _loop.train_epoch(
                     setup.model, data, setup.batches, setup.opt, setup.scaler, setup.loss_fn,
@@ -276,10 +275,10 @@ def _epochs(setup: _Setup, history: list[dict], *, epochs: int, batch_size: int,
                                  setup.config, status)
             if not quiet:
                 last = history[-1]
-                tqdm.write(f"{name} epoch {epoch}/{epochs}: loss {trained.loss:.3f}, train "
-                           f"{trained.acc:.3f}, val {val.acc:.3f}, test {test.acc:.3f} "
-                           f"(majority {majority:.3f}), {last['time_s']:.1f} s, "
-                           f"{last['energy_kwh']:.3g} kWh")
+                bar.write(f"{name} epoch {epoch}/{epochs}: loss {trained.loss:.3f}, train "
+                          f"{trained.acc:.3f}, val {val.acc:.3f}, test {test.acc:.3f} "
+                          f"(majority {majority:.3f}), {last['time_s']:.1f} s, "
+                          f"{last['energy_kwh']:.3g} kWh")
             if stop:
                 break
     except KeyboardInterrupt:
