@@ -6,7 +6,7 @@ name = "q4"
 points = 2
 
 @test_case(points=None, hidden=False)
-def test_q4(choice, table, ENERGY_BUDGET_KWH, MEMORY_BUDGET_GB, yearly_co2_kg, INTENSITY):
+def test_q4(choice, yearly_co2_kg, results, ENERGY_BUDGET_KWH, MEMORY_BUDGET_GB, INTENSITY):
     from peprkit import checks
-    checks.lesson07.q4(choice, yearly_co2_kg, table=table, energy_budget_kwh=ENERGY_BUDGET_KWH, memory_budget_gb=MEMORY_BUDGET_GB, intensity_g_per_kwh=INTENSITY)
+    checks.lesson07.q4(choice, yearly_co2_kg, table=checks.lesson07.decision_table(results), energy_budget_kwh=ENERGY_BUDGET_KWH, memory_budget_gb=MEMORY_BUDGET_GB, intensity_g_per_kwh=INTENSITY)
 

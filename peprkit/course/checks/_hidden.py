@@ -1,0 +1,104 @@
+"""Helpers of the hidden tests and grading hooks: inputs drawn at grading time, shaped
+like the ones peprkit makes, and the one run a lesson's run folder holds.
+
+A hidden test runs the learner's answer cell again on these (see
+:mod:`peprkit.course._cells`), so they carry the columns, dtypes and labels of the real
+objects: a training history as :func:`peprkit.train.finetune` writes it (one row per
+epoch, cumulative ``time_s``/``energy_kwh``/``co2_g``, source labels beside the numbers),
+and meter source labels as the readers give them.
+
+>>> h = history(np.random.default_rng(0), epochs=3, energy_per_epoch_kwh=1e-4)
+>>> list(h["epoch"]), bool(h["energy_kwh"].is_monotonic_increasing)
+([1, 2, 3], True)
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from peprkit.schema import HISTORY_COLUMNS
+
+#: Labels the meter gives each component (see peprkit.meter): measured, estimated,
+#: partial (a reader failed part-way) or unavailable.
+CPU_LABELS = ("measured:rapl", "estimated:cpu-utilisation", "partial:rapl-error",
+              "unavailable", "unavailable:rapl-error")
+GPU_LABELS = ("measured:nvml-energy-counter", "measured:nvml-power-sampling",
+              "partial:nvml-error", "unavailable", "unavailable:nvml-error")
+RAM_LABELS = ("estimated:ram-per-gb", "unavailable")
+
+
+def history(rng: np.random.Generator, *, epochs: int, energy_per_epoch_kwh: float,
+            val_acc: Any = None, intensity_g_per_kwh: float = 150.0) -> pd.DataFrame:
+    """A training history of ``epochs`` rows (``val_acc`` drawn when not given), as read
+    back from a run's ``history.csv``."""
+    n = int(epochs)
+    epoch_kwh = energy_per_epoch_kwh * rng.uniform(0.85, 1.15, n)
+    energy = np.cumsum(epoch_kwh)
+    cpu_share = rng.uniform(0.7, 0.95)
+    epoch_s = rng.uniform(3.0, 90.0)
+    time_s = np.cumsum(epoch_s * rng.uniform(0.9, 1.1, n))
+    if val_acc is None:
+        val_acc = np.clip(rng.uniform(0.55, 0.75) + np.cumsum(rng.uniform(-0.02, 0.06, n)),
+                          0.0, 1.0)
+    majority = rng.uniform(0.5, 0.75)
+    frame = pd.DataFrame({
+        "epoch": np.arange(1, n + 1, dtype=np.int64),
+        "train_loss": np.sort(rng.uniform(0.1, 0.7, n))[::-1],
+        "train_acc": np.clip(np.asarray(val_acc) + rng.uniform(0.0, 0.08, n), 0.0, 1.0),
+        "val_acc": np.asarray(val_acc, dtype=float),
+        "test_acc": np.clip(np.asarray(val_acc) + rng.uniform(-0.05, 0.03, n), 0.0, 1.0),
+        "test_auc": rng.uniform(0.5, 0.95, n),
+        "time_s": time_s,
+        "energy_kwh": energy,
+        "gpu_kwh": np.full(n, np.nan),
+        "cpu_kwh": energy * cpu_share,
+        "ram_kwh": energy * (1.0 - cpu_share),
+        "co2_g": energy * intensity_g_per_kwh,
+        "memory_gb": rng.uniform(0.05, 2.0) * np.ones(n),
+        "memory_source": "process-rss-increase:measured:kernel-peak-rss",
+        "gpu_source": "unavailable",
+        "cpu_source": "estimated:cpu-utilisation",
+        "ram_source": "estimated:ram-per-gb",
+        "test_balanced_acc": rng.uniform(0.5, 0.9, n),
+        "majority_acc": majority,
+        "train_cpu_s": time_s * rng.uniform(1.0, 2.0),
+        "train_images_per_s": rng.uniform(20.0, 400.0, n),
+        "metered": "train+eval",
+    })
+    return frame[list(HISTORY_COLUMNS)]
+
+
+def run(frame: pd.DataFrame) -> SimpleNamespace:
+    """A training run as the tests see it: an object with a ``history``."""
+    return SimpleNamespace(history=frame)
+
+
+def distinct(values: Any, rel: float = 1e-3) -> bool:
+    """True when no two of ``values`` are within ``rel`` of each other (no near-ties)."""
+    v = np.sort(np.asarray(values, dtype=float).ravel())
+    if v.size < 2:
+        return True
+    scale = np.maximum(np.abs(v[1:]), np.abs(v[:-1]))
+    return bool(np.all(np.diff(v) > rel * np.where(scale > 0, scale, 1.0)))
+
+
+def one_run(folder: Any, root: str) -> tuple[str, pd.DataFrame]:
+    """The folder name and history of the one run under ``folder/root`` (a ``run_root``
+    of the lesson), read from its ``history.csv`` with
+    :func:`~peprkit.course.checks._common.run_histories`.
+
+    Raises:
+        CheckFailed: no run there, or several (a graded run starts in a fresh folder, so
+            the lesson leaves exactly one).
+    """
+    from peprkit.course.checks._common import CheckFailed, run_histories
+
+    runs = run_histories(folder, root)
+    if len(runs) != 1:
+        raise CheckFailed(f"{root} holds {len(runs)} training runs, where the lesson makes "
+                          "one: run the notebook once, top to bottom, in a fresh folder.")
+    return next(iter(runs.items()))
