@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from peprkit.course.checks import _hidden
 from peprkit.course.checks._common import CheckFailed, close, current_runs, number
 
 
@@ -159,23 +160,10 @@ def _needs(table: pd.DataFrame, columns: tuple[str, ...], what: str) -> pd.DataF
     return table
 
 
-def _latest_run(folder: Any, root: str) -> pd.DataFrame:
-    """History of the run under ``folder/root`` (of the most recently written one when
-    the notebook trained there with several settings)."""
-    from pathlib import Path
-
-    from peprkit.course.checks._common import run_histories
-
-    histories = run_histories(folder, root)
-
-    def written(name: str) -> float:
-        try:
-            return (Path(folder) / root / name / "history.csv").stat().st_mtime
-        except OSError:
-            return 0.0
-
-    name = max(histories, key=lambda n: (written(n), n))
-    return _needs(histories[name], _HISTORY_NEEDS, f"history {root}/{name}")
+def _one_run(folder: Any, root: str) -> pd.DataFrame:
+    """History of the one run under ``folder/root`` (see :func:`_hidden.one_run`)."""
+    name, history = _hidden.one_run(folder, root)
+    return _needs(history, _HISTORY_NEEDS, f"history {root}/{name}")
 
 
 def _flags(column: pd.Series) -> np.ndarray:
@@ -204,8 +192,8 @@ def grading_context(parameters: dict[str, Any], folder: Any) -> dict[str, Any]:
     """
     from peprkit.course.checks._common import read_artifact
 
-    history_pretrained = _latest_run(folder, f"{RUN_ROOT}/one_pretrained")
-    history_scratch = _latest_run(folder, f"{RUN_ROOT}/one_scratch")
+    history_pretrained = _one_run(folder, f"{RUN_ROOT}/one_pretrained")
+    history_scratch = _one_run(folder, f"{RUN_ROOT}/one_scratch")
     share = float(parameters.get("TARGET_SHARE", TARGET_SHARE))
     results = _needs(read_artifact(folder, f"{RUN_ROOT}/results.csv"), _RESULTS_NEEDS,
                      f"sweep table {RUN_ROOT}/results.csv")
