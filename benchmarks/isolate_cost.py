@@ -6,7 +6,10 @@ it prints the wall seconds per run (the whole ``run_sweep`` call divided by the 
 the extra seconds per run that isolation costs (starting Python, importing torch and
 timm, loading the pickled data). It then prints each model's ``memory_gb`` when it runs
 first and when it runs after the others, in both modes: isolation (and the kit's
-peak-increase definition of ``memory_gb``) should make the two agree.
+peak-increase definition of ``memory_gb``) should make the two agree. Last, it repeats
+the isolated sweep with identical settings ``--repeats`` times: the spread of those readings
+is the measurement's own noise (the C allocator's layout differs between fresh processes),
+the floor below which no order effect can be told apart.
 
     python benchmarks/isolate_cost.py                  # 2 models x 2 orders, 1 epoch
     python benchmarks/isolate_cost.py --n-train 2000   # longer runs: a smaller share
@@ -49,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["resnet18", "lcnet_050"])
     parser.add_argument("--n-train", type=int, default=256, help="training images")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="extra identical isolated sweeps for the noise floor")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     from peprkit.data import load_npz, make_synthetic
@@ -85,6 +90,14 @@ def main(argv: list[str] | None = None) -> int:
                 label = "isolated  " if isolate else "in-process"
                 print(f"  {label} {name:14s} {a:.3f} / {b:.3f} GB "
                       f"({abs(a - b) / max(a, b, 1e-12):.1%})")
+        same = [rows[True, "forward"][0]] + [
+            _sweep(models, data, folder, isolate=True, tag=f"repeat{k}")[0].set_index("model")
+            for k in range(args.repeats)]
+        print(f"[noise] memory_gb of {len(same)} identical isolated sweeps: min / max (spread)")
+        for name in models:
+            values = [float(t.loc[name, "memory_gb"]) for t in same]
+            low, high = min(values), max(values)
+            print(f"  {name:14s} {low:.3f} / {high:.3f} GB ({(high - low) / max(high, 1e-12):.1%})")
     return 0
 
 

@@ -35,10 +35,15 @@ def test_memory_does_not_depend_on_the_order_of_the_sweep(syn, tmp_path):
                 order, syn, epochs=1, out=tmp_path / f"{order[0]}.csv", pretrained=(False,),
                 quiet=True, batch_size=16, threads=1, country="DK").set_index("model")
     first, second = tables.values()
+    # The order effect shows on the small model: in one process lcnet_050 read 0.038 GB first
+    # and 0.020 GB after resnet18, while its isolated runs agree within 4%. Identical isolated
+    # runs of resnet18 spread over 0.229-0.273 GB (the allocator's layout differs between
+    # processes; benchmarks/isolate_cost.py prints both), so it gets a noise-sized tolerance.
+    tolerance = {"lcnet_050": 0.10, "resnet18": 0.25}
     for model in MODELS:
         a, b = first.loc[model, "memory_gb"], second.loc[model, "memory_gb"]
         assert a > 0 and b > 0
-        assert abs(a - b) / max(a, b) < 0.10, (model, a, b)
+        assert abs(a - b) / max(a, b) < tolerance[model], (model, a, b)
         assert first.loc[model, "memory_source"].startswith("process-rss-increase:measured")
     dk = lookup_country("DK").intensity_g_per_kwh
     ratio = first["co2_g"] / first["energy_kwh"]

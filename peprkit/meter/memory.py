@@ -14,6 +14,10 @@ new run's allocations. The peak is Linux's exact high-water mark (``VmHWM`` of
 ``/proc/self/status``, reset for the run through ``/proc/self/clear_refs``); elsewhere it
 is the largest RSS sampled by the meter (labelled as sampled, which can miss short peaks).
 The label says which: ``measured:kernel-peak-rss`` or ``measured:rss-sampled``.
+Identical runs in fresh processes still differ by a few percent (resnet18 on 28-pixel
+images: 0.23 to 0.27 GB on a 2-core machine), because the C allocator's layout differs
+from process to process; treat smaller differences between models as noise
+(``benchmarks/isolate_cost.py`` prints the spread).
 On CUDA the kit reports torch's peak reserved memory instead (reset per run by the meter).
 """
 
