@@ -141,9 +141,7 @@ def hidden_q1(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     ...
     peprkit.course.checks.CheckFailed: energy_by_hand_kwh is wrong on other inputs ...
     """
-    from peprkit.course._secret import rng as grading_rng
-
-    rng = grading_rng("00", "q1") if rng is None else rng
+    rng = _hidden.draws("00", "q1", rng)
     for _ in range(3):
         reading = _reading(rng)
         power = _power(rng)
@@ -165,9 +163,7 @@ def hidden_q2(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     ...
     peprkit.course.checks.CheckFailed: cpu_source is wrong on other readings: ...
     """
-    from peprkit.course._secret import rng as grading_rng
-
-    rng = grading_rng("00", "q2") if rng is None else rng
+    rng = _hidden.draws("00", "q2", rng)
     for label in rng.choice(_hidden.CPU_LABELS, size=3, replace=False):
         reading = _reading(rng, cpu_label=str(label))
         got = rerun(["cpu_source"], **_inputs(reading))["cpu_source"]

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from peprkit.course.checks import _hidden
 from peprkit.course.checks._common import CheckFailed, answered, close, number, same
 from peprkit.metric import add_pepr, normalize, pepr
 
@@ -232,9 +233,7 @@ def hidden_q1(normalize_by_hand: Any, *, rng: np.random.Generator | None = None)
 
     >>> hidden_q1(lambda v: (np.asarray(v) - min(v)) / (max(v) - min(v)))
     """
-    from peprkit.course._secret import rng as grading_rng
-
-    rng = grading_rng("01", "q1") if rng is None else rng
+    rng = _hidden.draws("01", "q1", rng)
     for _ in range(4):
         n = int(rng.integers(3, 10))
         case = (10.0 ** rng.uniform(-4, 3)) * rng.uniform(0.1, 10.0, size=n)
@@ -249,9 +248,7 @@ def hidden_q2(pepr_by_hand: Any, *, rng: np.random.Generator | None = None) -> N
 
     >>> hidden_q2(lambda p, r: p / (1 + r))
     """
-    from peprkit.course._secret import rng as grading_rng
-
-    rng = grading_rng("01", "q2") if rng is None else rng
+    rng = _hidden.draws("01", "q2", rng)
     for p, r in zip(rng.uniform(0, 1, 5), rng.uniform(0, 3, 5), strict=True):
         got = number(_call(pepr_by_hand, "pepr_by_hand", float(p), float(r)), "pepr_by_hand")
         if not close(got, pepr(float(p), float(r))):

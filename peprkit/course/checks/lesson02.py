@@ -170,10 +170,9 @@ def hidden_q1(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     """
     import pandas as pd
 
-    from peprkit.course._secret import rng as grading_rng
     from peprkit.meter.carbon import carbon_table
 
-    rng = grading_rng("02", "q1") if rng is None else rng
+    rng = _hidden.draws("02", "q1", rng)
     table = carbon_table()
     table = table[table["intensity_g_per_kwh"] > 0]
     for i in rng.choice(len(table), size=3, replace=False):
@@ -208,9 +207,7 @@ def hidden_q2(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     ...
     peprkit.course.checks.CheckFailed: per_image_small is wrong on other runs ...
     """
-    from peprkit.course._secret import rng as grading_rng
-
-    rng = grading_rng("02", "q2") if rng is None else rng
+    rng = _hidden.draws("02", "q2", rng)
     for case in range(3):
         epochs = int(rng.integers(2, 4)) if case == 0 else int(rng.integers(1, 4))
         n_train = int(rng.integers(40, 700))

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from peprkit.course.checks import _hidden
 from peprkit.course.checks._common import (
     CheckFailed,
     answered,
@@ -268,11 +269,6 @@ def grading_context(parameters: dict[str, Any], folder: Any = None) -> dict[str,
             "EXPERIMENT": str(parameters.get("EXPERIMENT", "derma_pt"))}
 
 
-def _grading_rng(question: str, rng: np.random.Generator | None) -> np.random.Generator:
-    from peprkit.course._secret import rng as grading_rng
-
-    return grading_rng("06", question) if rng is None else rng
-
 
 def _seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**31 - 1))
@@ -309,7 +305,7 @@ def hidden_q1(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     ... pepr_e_by_hand = rows["test_09"] / (1 + r)'''
     >>> hidden_q1(answer_cells([cell]), rng=np.random.default_rng(1))
     """
-    rng = _grading_rng("q1", rng)
+    rng = _hidden.draws("06", "q1", rng)
     for _ in range(3):
         raw = _draw_raw(rng)
         experiment = str(rng.choice(raw["dataset"].unique()))
@@ -356,7 +352,7 @@ def hidden_q2(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     ...          'n_small_better_acc = int((by_acc.median_small > by_acc.median_large).sum())']
     >>> hidden_q2(answer_cells(cells), rng=np.random.default_rng(1))
     """
-    rng = _grading_rng("q2", rng)
+    rng = _hidden.draws("06", "q2", rng)
     cases, seen = [], set()
     for attempt in range(40):
         raw = _draw_contest(rng)
@@ -433,7 +429,7 @@ def hidden_q3(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     ... small_still_better = all(x.median_small > x.median_large for x in s)'''
     >>> hidden_q3(answer_cells([cell]), rng=np.random.default_rng(1))
     """
-    rng = _grading_rng("q3", rng)
+    rng = _hidden.draws("06", "q3", rng)
     pool: list = []
     for _ in range(80):
         case = _draw_audit(rng)

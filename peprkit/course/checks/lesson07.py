@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from peprkit.course.checks import _hidden
 from peprkit.course.checks._common import (
     CheckFailed,
     answered,
@@ -365,11 +366,6 @@ _CANDIDATES = ("mobilenetv3_small_050", "lcnet_050", "mobilenetv3_small_100", "r
                "tinynet_a", "convnext_atto", "resnet34", "mnasnet_100", "densenet121")
 
 
-def _grading_rng(question: str, rng: np.random.Generator | None) -> np.random.Generator:
-    from peprkit.course._secret import rng as grading_rng
-
-    return grading_rng("07", question) if rng is None else rng
-
 
 def _draw_results(rng: np.random.Generator) -> pd.DataFrame:
     """A sweep's kept runs shaped like the lesson's ``results`` (the columns of
@@ -395,12 +391,10 @@ def _draw_results(rng: np.random.Generator) -> pd.DataFrame:
                                                                   0, 1),
         "energy_kwh": energy, "co2_g": energy * 85.0,
         "memory_gb": 10.0 ** rng.uniform(-1.5, 1.1, k),
-        "memory_source": "process-rss-increase:measured:kernel-peak-rss",
         "train_time_s": time_s, "device": "cpu", "synthetic": False,
-        "gpu_source": "unavailable", "cpu_source": "estimated:cpu-utilisation",
-        "ram_source": "estimated:ram-per-gb", "majority_acc": majority,
+        **_hidden.CPU_RUN_LABELS, "majority_acc": majority,
         "test_balanced_acc": rng.uniform(0.5, 0.9, k), "train_cpu_s": time_s * 0.6,
-        "epochs_run": 1, "status": "completed", "metered": "train+eval",
+        "epochs_run": 1, "status": "completed",
         "pepr_best_epoch": np.nan, "weights": "random init", "task": "binary-class",
         "threads": 1, "lr": 0.0005, "batch_size": 32, "optimizer": "adam",
         "hardware": "cpu", "torch_version": "2",
@@ -458,7 +452,7 @@ def hidden_q1(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     ... table = table.assign(co2_clinic_g=co2_clinic_g, pepr_e=pepr_e)'''
     >>> hidden_q1(answer_cells([cell]), rng=np.random.default_rng(1))
     """
-    rng = _grading_rng("q1", rng)
+    rng = _hidden.draws("07", "q1", rng)
     for _ in range(3):
         clinic = _draw_clinic(rng)
         before = ("results", "INTENSITY", "GRID", "ENERGY_BUDGET_KWH", "MEMORY_BUDGET_GB",
@@ -480,7 +474,7 @@ def hidden_q2(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     ...         '(table.memory_gb <= MEMORY_BUDGET_GB), "model"])')
     >>> hidden_q2(answer_cells([cell]), rng=np.random.default_rng(1))
     """
-    rng = _grading_rng("q2", rng)
+    rng = _hidden.draws("07", "q2", rng)
     for i in range(4):
         clinic = _draw_clinic(rng, exact=i == 0)
         expected = set(clinic.pop("fits"))
@@ -509,7 +503,7 @@ def hidden_q3(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     ... choice = ok.loc[ok.test_acc.idxmax(), "model"]'''
     >>> hidden_q3(answer_cells([cell]), rng=np.random.default_rng(1))
     """
-    rng = _grading_rng("q3", rng)
+    rng = _hidden.draws("07", "q3", rng)
     cases: list[dict[str, Any]] = []
     for _ in range(100):
         clinic = _draw_clinic(rng)
@@ -537,7 +531,7 @@ def hidden_q4(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     ... yearly_co2_kg = 12 * e * INTENSITY / 1000'''
     >>> hidden_q4(answer_cells([cell]), rng=np.random.default_rng(1))
     """
-    rng = _grading_rng("q4", rng)
+    rng = _hidden.draws("07", "q4", rng)
     done = 0
     for _ in range(100):
         clinic = _draw_clinic(rng)
