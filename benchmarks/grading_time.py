@@ -47,7 +47,7 @@ def startup(mode: str | None, folder: Path, repeat: int) -> float:
 def rerun(mode: str, folder: Path, repeat: int) -> tuple[float, float]:
     import pandas as pd
 
-    from peprkit.course._worker import RemoteCells, Worker
+    from peprkit.course._learner_calls import RemoteCells, Worker
 
     cells = ["import pandas as pd",
              "score = history['val_acc'] / (1 + history['energy_kwh'] / REFERENCE_KWH)\n"

@@ -28,7 +28,7 @@ from nbclient.exceptions import CellExecutionError
 try:
     from peprkit.course.authoring import find_master, masters, offline_env
 except ImportError:  # before the course package existed
-    from peprkit.authoring import find_master, masters, offline_env
+    from peprkit.course.authoring import find_master, masters, offline_env
 
 LIMIT_S = 180.0
 TOTAL_LIMIT_S = 900.0

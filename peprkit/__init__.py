@@ -22,8 +22,8 @@ from peprkit.metric import (
 )
 
 _SUBMODULES = (
-    "bundle", "checks", "data", "meter", "models", "paper", "plot", "pool", "schema", "sweep",
-    "train", "widgets",
+    "bundle", "checks", "data", "demo", "meter", "models", "paper", "plot", "pool", "schema",
+    "sweep", "train", "widgets",
 )
 
 __all__ = [
@@ -41,12 +41,6 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name == "checks":  # the self-checks live with the teacher tools; alias, loaded lazily
-        import sys
-
-        module = importlib.import_module("peprkit.course.checks")
-        sys.modules.setdefault("peprkit.checks", module)
-        return module
     if name in _SUBMODULES:
         return importlib.import_module(f"peprkit.{name}")
     raise AttributeError(f"module 'peprkit' has no attribute {name!r}")

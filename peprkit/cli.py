@@ -215,22 +215,22 @@ def _cmd_info(args) -> int:
     return 0
 
 
-#: The demo's models: small zoo models, a few minutes in all on a 2-core CPU.
-_DEMO_MODELS = ("mobilenetv3_small_050", "lcnet_050", "regnetx_002", "resnet18")
-
-
 # --- demo -------------------------------------------------------------------
 def _add_demo(sub) -> None:
+    from peprkit.demo import DEMO_MODELS, EPOCHS, QUICK_EPOCHS, QUICK_MODELS
+
     p = sub.add_parser("demo", help="fine-tune a few small models and print a PePR table",
                        description="Fine-tune a few small pretrained models on one MedMNIST "
                        "set (a labelled synthetic stand-in when it cannot be found or "
-                       "downloaded), meter each run, and print a PePR table and a Pareto plot.")
+                       "downloaded), meter each run, and print a PePR table and a Pareto plot "
+                       "(peprkit.demo.run_demo does the same from Python).")
     p.add_argument("--models", action=_ListAction, default=None,
                    help="timm model names, e.g. resnet18,lcnet_050 (default: "
-                   f"{' '.join(_DEMO_MODELS)}; with --quick: {' '.join(_DEMO_MODELS[:2])})")
+                   f"{' '.join(DEMO_MODELS)}; with --quick: "
+                   f"{' '.join(DEMO_MODELS[:QUICK_MODELS])})")
     p.add_argument("--dataset", default="breastmnist", help="2D MedMNIST flag (28 px)")
     p.add_argument("--epochs", type=_count, default=None,
-                   help="epochs per model (default: 5; with --quick: 1)")
+                   help=f"epochs per model (default: {EPOCHS}; with --quick: {QUICK_EPOCHS})")
     p.add_argument("--quick", action="store_true",
                    help="a check of about a minute: two models, one epoch "
                    "(also on when PEPRKIT_QUICK=1)")
@@ -239,61 +239,10 @@ def _add_demo(sub) -> None:
 
 
 def _cmd_demo(args) -> int:
-    import os
-    import warnings
-    from pathlib import Path
+    from peprkit.demo import run_demo
 
-    from peprkit._paths import cache_dir
-    from peprkit.data import load_or_synthetic
-    from peprkit.metric import add_pepr
-    from peprkit.models import check_model_name, find_weights, hub_reachable
-    from peprkit.schema import BASELINE, RESOURCES
-    from peprkit.sweep import read_results, run_sweep
-
-    quick = args.quick or os.environ.get("PEPRKIT_QUICK", "0") not in ("0", "", "false", "False")
-    if args.models is None:
-        args.models = list(_DEMO_MODELS[:2] if quick else _DEMO_MODELS)
-    if args.epochs is None:
-        args.epochs = 1 if quick else 5
-    for name in args.models:
-        check_model_name(name)
-    warnings.filterwarnings("once", message="No country or intensity given")
-    out = Path(args.out)
-    data = load_or_synthetic(args.dataset, folder=cache_dir() / "demo", n_train=300)
-    online = None
-    plan = []
-    for name in args.models:
-        has_weights = find_weights(name)[0] is not None
-        if not has_weights:
-            online = hub_reachable() if online is None else online
-        plan.append((name, has_weights or online))
-        if not (has_weights or online):
-            print(f"{name}: no pretrained weights offline -> trained FROM SCRATCH "
-                  "(pretrained=False). Get weights with `peprkit bundle` or PEPRKIT_WEIGHTS_DIR.")
-    results = out / "results.csv"
-    for name, pretrained in plan:
-        run_sweep([name], data, epochs=args.epochs, out=results, pretrained=(pretrained,),
-                  quiet=args.quiet)
-    table = read_results(results)
-    mine = table["model"].isin(args.models) & (table["dataset"] == data.flag) & (
-        table["epochs"] == args.epochs)
-    scored = add_pepr(table[mine], performance="test_acc",
-                      resources={k: RESOURCES[k] for k in ("e", "t")}, by="dataset")
-    scored = scored.sort_values("pepr_e", ascending=False)
-    label = " (SYNTHETIC DATA)" if data.synthetic else ""
-    print(f"\nPePR = test_acc / (1 + R), R min-max normalised over these models{label}:")
-    cols = ["model", "pretrained", "num_params", "test_acc", BASELINE, "test_auc",
-            RESOURCES["e"], RESOURCES["t"], "pepr_e", "pepr_t"]
-    print(scored[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from peprkit.plot import pareto
-
-    ax = pareto(scored, performance="test_acc", resource="energy_kwh", label="model")
-    ax.set_title(f"{ax.get_title()}\n{data.name}, {args.epochs} epochs")
-    ax.figure.savefig(out / "pareto.png", dpi=120, bbox_inches="tight")
-    print(f"\nWrote {results} and {out / 'pareto.png'}")
+    run_demo(args.models, dataset=args.dataset, epochs=args.epochs,
+             quick=True if args.quick else None, out=args.out, quiet=args.quiet)
     return 0
 
 
@@ -432,11 +381,13 @@ def _cmd_grade(args) -> int:
 
 # --- course -----------------------------------------------------------------
 def _add_course(sub) -> None:
-    p = sub.add_parser("course", help="build the student notebooks from the masters, or check "
-                       "that they are up to date")
-    p.add_argument("course_command", choices=["build", "check"],
-                   help="build: write student notebooks and public tests; check: exit 1 when "
-                   "a committed one differs from what its master generates")
+    p = sub.add_parser("course", help="build the student notebooks from the masters, check "
+                       "that they are up to date, or format the masters")
+    p.add_argument("course_command", choices=["build", "check", "fmt"],
+                   help="build: write the student notebooks (the masters are only read); "
+                   "check: exit 1 when a committed one differs from what its master generates "
+                   "or a master is not formatted; fmt: rewrite the masters' generated header "
+                   "cells and clear their outputs")
     p.add_argument("--source", default=None, help="folder of masters (default notebooks/source)")
 
 
@@ -515,28 +466,28 @@ def _cmd_bundle(args) -> int:
 # --- class: pool the learners' results --------------------------------------------
 def _add_class(sub) -> None:
     parser = sub.add_parser("class", help="pool a class's sweep results into one calibrated table",
-                            description="Merge learners' results.csv files (one per shard): "
+                            description="Pool learners' results.csv files (one per shard): "
                             "validated, de-duplicated, each machine's energy and time divided "
                             "by its own reference-model run (energy_rel, time_rel).")
     cmds = parser.add_subparsers(dest="class_command", required=True, metavar="SUBCOMMAND")
-    merge = cmds.add_parser("merge", help="merge results.csv files into one class table")
-    merge.add_argument("results", nargs="+", help="the learners' results.csv files")
-    merge.add_argument("--out", default="class.csv", help="merged table to write")
-    merge.add_argument("--reference", default="resnet18",
-                       help="the calibration model every shard trained")
-    merge.add_argument("--allow-mixed", action="store_true",
-                       help="accept different epochs, sizes or learning rates within a dataset")
+    pool = cmds.add_parser("pool", help="pool results.csv files into one class table")
+    pool.add_argument("results", nargs="+", help="the learners' results.csv files")
+    pool.add_argument("--out", default="class.csv", help="pooled table to write")
+    pool.add_argument("--reference", default="resnet18",
+                      help="the calibration model every shard trained")
+    pool.add_argument("--allow-mixed", action="store_true",
+                      help="accept different epochs, sizes or learning rates within a dataset")
 
 
 def _cmd_class(args) -> int:
     import warnings
 
-    from peprkit.pool import merge_results
+    from peprkit.pool import pool_results
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        table = merge_results(args.results, reference=args.reference,
-                              allow_mixed=args.allow_mixed, out=args.out)
+        table = pool_results(args.results, reference=args.reference,
+                             allow_mixed=args.allow_mixed, out=args.out)
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
     machines = table["machine"].nunique()

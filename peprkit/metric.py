@@ -7,6 +7,14 @@ array-likes or DataFrames. Only numpy is imported at module level, so ``import p
 stays fast: pandas is imported where a DataFrame is built (:func:`pepr_curve`) and scipy
 inside :func:`compare_sizes`; an object can only be a pandas Series or DataFrame when
 pandas is already loaded, which is how the type checks below avoid importing it.
+
+Two parts live in their own modules and are re-exported here: the scores computed from
+labels alone (:func:`majority_accuracy`, :func:`balanced_accuracy`, :func:`auc`, in
+:mod:`peprkit._performance`), and the small-versus-large comparison (:func:`compare_sizes`,
+:class:`SizeComparison`, in :mod:`peprkit._sizes`, beside the one parser of a size
+threshold, which the plots share). The rest stays in this module: the score, its normalisations, the
+chance-adjusted performance it is computed on, its curve along a run and the Pareto front
+are one concept, PePR and its scales, and each part is used by the next.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from peprkit._performance import auc, balanced_accuracy, majority_accuracy
+from peprkit._sizes import SizeComparison, compare_sizes
 from peprkit._validation import (
     as_float_array,
     check_finite,
@@ -287,99 +297,6 @@ def chance_adjusted(performance: Any, chance: Any) -> Any:
     return _like(adjusted, performance, chance, name=name)
 
 
-def _labels(values: Any, name: str) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(
-            f"`{name}` must be a non-empty 1-D sequence of class labels, got shape {arr.shape}; "
-            "pass one label per image."
-        )
-    return arr
-
-
-def majority_accuracy(train_labels: Any, test_labels: Any) -> float:
-    """Test accuracy of always answering the training split's most common class.
-
-    ``majority_acc = mean(test_labels == mode(train_labels))``: the baseline every test
-    accuracy must beat (ties go to the smallest label). For multi-label tasks (2-D label
-    arrays) each label gets its own most common value and the result is the mean
-    per-label accuracy, as ``test_acc`` is there.
-
-    >>> majority_accuracy([0, 0, 1], [0, 1, 0, 0])
-    0.75
-    """
-    train, test = np.asarray(train_labels), np.asarray(test_labels)
-    if train.ndim == 2 and train.shape[1] > 1:  # multi-label
-        guess = (train.mean(axis=0) > 0.5).astype(test.dtype)
-        return float((test == guess).mean())
-    train, test = _labels(train, "train_labels"), _labels(test, "test_labels")
-    values, counts = np.unique(train, return_counts=True)
-    return float((test == values[counts.argmax()]).mean())
-
-
-def balanced_accuracy(y_true: Any, y_pred: Any) -> float:
-    """Mean per-class recall: ``mean over classes c of (correct in c) / (images in c)``.
-
-    Classes absent from ``y_true`` are skipped. A constant guess scores ``1 / classes``
-    (0.5 on a binary task) however unbalanced the test split is.
-
-    >>> balanced_accuracy([0, 0, 0, 1], [0, 0, 0, 0])
-    0.5
-    """
-    t, p = _labels(y_true, "y_true"), _labels(y_pred, "y_pred")
-    check_same_length(t, p, ("y_true", "y_pred"))
-    recalls = [float((p[t == c] == c).mean()) for c in np.unique(t)]
-    return float(np.mean(recalls))
-
-
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """1-based ranks of ``x`` with ties given their average rank."""
-    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts)
-    return ((ends - counts + 1 + ends) / 2.0)[inverse.ravel()]
-
-
-def _binary_auc(y: np.ndarray, score: np.ndarray) -> float:
-    n1 = int(y.sum())
-    n0 = y.size - n1
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    ranks = _ranks(score)
-    return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
-def auc(y_true: Any, score: Any) -> float:
-    """ROC AUC by ranks (Mann-Whitney): ``(sum of positive ranks - n1(n1+1)/2) / (n1 n0)``.
-
-    - ``score`` 1-D: ``y_true`` is binary (truthy = positive) and ``score`` the positive
-      class's score.
-    - ``score`` 2-D ``(n, classes)`` (e.g. softmax probabilities): one-vs-rest macro AUC,
-      the mean over classes c present in ``y_true`` (and not all of it) of the AUC of
-      ``score[:, c]`` for "class c vs the rest". With two classes this is the AUC of
-      ``score[:, 1]``.
-
-    Ties get average ranks; NaN when a class needed is absent. 0.5 is chance.
-
-    >>> auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
-    0.75
-    >>> auc([0, 1, 2], [[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
-    1.0
-    """
-    s = np.asarray(score, dtype=float)
-    if s.ndim <= 1:
-        return _binary_auc(np.asarray(y_true).astype(bool).ravel(), s.ravel())
-    if s.ndim != 2:
-        raise ValueError(f"`score` must be 1-D or (n, classes), got shape {s.shape}.")
-    t = _labels(y_true, "y_true").astype(int)
-    if s.shape[1] == 2:
-        return _binary_auc(t == 1, s[:, 1])
-    per_class = [_binary_auc(t == c, s[:, c]) for c in range(s.shape[1])]
-    per_class = [a for a in per_class if a == a]
-    return float(np.mean(per_class)) if per_class else float("nan")
-
-
 # --- training curves ----------------------------------------------------------------
 @dataclass(frozen=True)
 class PeprOptimum:
@@ -454,7 +371,8 @@ def pepr_curve(
     if reference is not None and resource_range is not None:
         raise ValueError(
             f"`reference` ({reference!r}) and `resource_range` ({resource_range!r}) were both "
-            "given; pass one: a fixed budget, or the (min, max) of the experiment space."
+            "given; pass one, not both: a fixed budget (R = resource / reference), or the "
+            "(min, max) of the experiment space."
         )
     if resource_range is None:
         lo, hi = r.min(), r.max()
@@ -571,93 +489,3 @@ def pareto_front(performance: Any, resource: Any) -> Any:
         best_before = np.r_[-np.inf, np.maximum.accumulate(ps)[:-1]]
         mask[order] = (ps == ps[start]) & (ps > best_before[start])
     return _like(mask, performance, resource, name="pareto")
-
-
-@dataclass(frozen=True)
-class SizeComparison:
-    """Result of :func:`compare_sizes`.
-
-    Attributes:
-        threshold: the parameter count splitting small (at or under) from large models.
-        median_small: median score of the models with ``params <= threshold``.
-        median_large: median score of the models with ``params > threshold``.
-        n_small: number of small models.
-        n_large: number of large models.
-        p_value: two-sided Mann-Whitney U p-value for small vs large.
-    """
-
-    threshold: float
-    median_small: float
-    median_large: float
-    n_small: int
-    n_large: int
-    p_value: float
-
-
-def compare_sizes(
-    df: pd.DataFrame,
-    *,
-    score: str,
-    params: str = "num_params",
-    threshold: float | str = "median",
-) -> SizeComparison:
-    """Compare the score of small and large models, as the paper does at 24.6M parameters.
-
-    Models with ``params <= threshold`` are small, the rest large; the result holds each
-    group's median score and size and the two-sided Mann-Whitney U p-value
-    (``scipy.stats.mannwhitneyu``), which asks whether one group tends to score higher.
-
-    Args:
-        df: one row per model.
-        score: the column to compare (e.g. ``"pepr_e"`` or ``"test_acc"``).
-        params: the parameter-count column.
-        threshold: ``"median"`` (of ``df[params]``) or a number such as ``24.6e6``.
-
-    Returns:
-        A :class:`SizeComparison`.
-
-    Raises:
-        ValueError: missing columns, missing values, a bad threshold, or a threshold that
-            leaves one group empty.
-
-    >>> import pandas as pd
-    >>> runs = pd.DataFrame({"num_params": [1e6, 2e6, 3e6, 4e7, 5e7, 6e7],
-    ...                      "pepr_e": [0.80, 0.82, 0.78, 0.50, 0.55, 0.45]})
-    >>> res = compare_sizes(runs, score="pepr_e")
-    >>> res.threshold, res.median_small, res.median_large, res.n_small, res.n_large
-    (21500000.0, 0.8, 0.5, 3, 3)
-    >>> round(res.p_value, 3)
-    0.1
-    """
-    require_columns(df, [score], arg="score")
-    require_columns(df, [params], arg="params")
-    s, n = column_values(df, score), column_values(df, params)
-    check_finite(s, f"df[{score!r}]")
-    check_finite(n, f"df[{params!r}]")
-    if isinstance(threshold, str) and threshold == "median":
-        cut = float(np.median(n)) if n.size else float("nan")
-    elif isinstance(threshold, (int, float, np.number)) and np.isfinite(threshold):
-        cut = float(threshold)
-    else:
-        raise ValueError(
-            f"`threshold` must be 'median' or a finite number, got {threshold!r}; "
-            "pass e.g. threshold=24.6e6."
-        )
-    small = n <= cut
-    if small.all() or not small.any():
-        raise ValueError(
-            f"`threshold` {threshold!r} ({cut!r}) puts all {len(n)} models in one group; "
-            "pass a threshold between the smallest and largest parameter count "
-            "(and at least two models)."
-        )
-    from scipy.stats import mannwhitneyu
-
-    test = mannwhitneyu(s[small], s[~small], alternative="two-sided")
-    return SizeComparison(
-        threshold=cut,
-        median_small=float(np.median(s[small])),
-        median_large=float(np.median(s[~small])),
-        n_small=int(small.sum()),
-        n_large=int((~small).sum()),
-        p_value=float(test.pvalue),
-    )

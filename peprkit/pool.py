@@ -9,7 +9,7 @@ Two things make their pooled results honest:
 - **Calibration.** Energy measured on different machines is not comparable (another CPU,
   another meter, another assumed watts per core). Every shard therefore also trains one
   fixed **reference model** (:data:`REFERENCE_MODEL`) with the same data and epochs;
-  :func:`merge_results` divides each run's energy and time by its machine's reference run:
+  :func:`pool_results` divides each run's energy and time by its machine's reference run:
   ``energy_rel = energy_kwh / energy_kwh(reference)``, ``time_rel`` likewise. PePR-E and
   PePR-T can then be computed across machines on ``energy_rel`` and ``time_rel``. Carbon is
   *not* calibrated: it depends on each learner's grid, and the class should see that.
@@ -42,7 +42,7 @@ REQUIRED_COLUMNS = ("model", "dataset", "size", "pretrained", "fraction", "seed"
 SETTINGS = ("size", "epochs", "lr", "batch_size", "optimizer")
 #: Run-record columns that identify a machine, used when present.
 MACHINE_COLUMNS = ("device", "hardware", "torch_version", "threads")
-#: Columns :func:`merge_results` adds; they are recomputed when a merged table is merged again.
+#: Columns :func:`pool_results` adds; they are recomputed when a pooled table is pooled again.
 DERIVED_COLUMNS = ("reference_energy_kwh", "reference_time_s", "energy_rel", "time_rel",
                    "is_reference", "calibrated_by")
 _RUN_MATCH = ("dataset", "size", "epochs", "pretrained", "fraction")
@@ -184,7 +184,7 @@ def machine_id(row: dict[str, Any] | pd.Series, columns: Sequence[str] = MACHINE
     return " | ".join(parts) or "unknown machine"
 
 
-def merge_results(
+def pool_results(
     paths: Sequence[str | os.PathLike] | str | os.PathLike,
     *,
     reference: str = REFERENCE_MODEL,
@@ -210,10 +210,10 @@ def merge_results(
     - ``is_reference``: the row is a reference run.
 
     ``co2_g`` is left as it is: each learner's grid intensity is part of the result.
-    Merging the merged table again (alone or with the same files) gives the same table.
+    Pooling the pooled table again (alone or with the same files) gives the same table.
 
     Args:
-        paths: results CSVs (``peprkit sweep`` output, or earlier merged tables).
+        paths: results CSVs (``peprkit sweep`` output, or earlier pooled tables).
         reference: the reference model's name.
         allow_mixed: accept different epochs, image sizes, learning rates... within one
             dataset (their PePR is then not a fair comparison).
@@ -235,8 +235,8 @@ def merge_results(
         ...         "test_acc": [0.8, 0.7], "energy_kwh": [2e-4 * factor, 1e-4 * factor],
         ...         "train_time_s": [20.0, 10.0], "device": "cpu"}
         ...     ).to_csv(folder / f"learner{k}.csv", index=False)
-        >>> merged = merge_results(sorted(folder.glob("*.csv")))
-        >>> merged[merged.model == "tiny"]["energy_rel"].tolist()
+        >>> pooled = pool_results(sorted(folder.glob("*.csv")))
+        >>> pooled[pooled.model == "tiny"]["energy_rel"].tolist()
         [0.5, 0.5]
     """
     if isinstance(paths, (str, os.PathLike)):
@@ -264,25 +264,25 @@ def merge_results(
     return table
 
 
-def per_model(merged: pd.DataFrame) -> pd.DataFrame:
-    """One row per model and setting of a merged class table: means over files and seeds.
+def per_model(pooled: pd.DataFrame) -> pd.DataFrame:
+    """One row per model and setting of a pooled class table: means over files and seeds.
 
     Adds ``n_runs`` and ``n_machines`` (the reference model has one run per machine).
 
-    >>> merged = pd.DataFrame({"dataset": "d", "model": ["a", "a", "b"], "pretrained": True,
+    >>> pooled = pd.DataFrame({"dataset": "d", "model": ["a", "a", "b"], "pretrained": True,
     ...     "fraction": 1.0, "machine": ["m1", "m2", "m1"], "test_acc": [0.8, 0.9, 0.7],
     ...     "energy_rel": [1.0, 1.0, 0.5]})
-    >>> per_model(merged)[["model", "test_acc", "n_runs", "n_machines"]].to_dict("list")
+    >>> per_model(pooled)[["model", "test_acc", "n_runs", "n_machines"]].to_dict("list")
     {'model': ['a', 'b'], 'test_acc': [0.85, 0.7], 'n_runs': [2, 1], 'n_machines': [2, 1]}
     """
-    keys = [c for c in ("dataset", "model", "pretrained", "fraction") if c in merged.columns]
-    grouped = merged.groupby(keys, sort=True, dropna=False)
+    keys = [c for c in ("dataset", "model", "pretrained", "fraction") if c in pooled.columns]
+    grouped = pooled.groupby(keys, sort=True, dropna=False)
     means = grouped.mean(numeric_only=True).drop(columns=["seed"], errors="ignore")
     means["n_runs"] = grouped.size()
-    if "machine" in merged.columns:
+    if "machine" in pooled.columns:
         means["n_machines"] = grouped["machine"].nunique()
     for col in ("synthetic",):
-        if col in merged.columns:
+        if col in pooled.columns:
             means[col] = grouped[col].agg(lambda s: s.astype(str).str.lower().eq("true").any())
     return means.reset_index()
 
@@ -299,7 +299,7 @@ def simulate_class(
     experiments: tuple[str, str] = ("derma_pt", "derma"), reference: str | None = None,
     noise: float = 0.05, seed: int = 0,
 ) -> SimulatedClass:
-    """SIMULATED learners' results files made from the paper's table, to rehearse a merge.
+    """SIMULATED learners' results files made from the paper's table, to rehearse pooling.
 
     The models of ``experiments`` (pretrained, then from scratch; the paper's ``derma_pt``
     and ``derma``) are split over ``n_learners`` by :func:`balanced_shards` (cost: parameters).
@@ -310,28 +310,26 @@ def simulate_class(
     ``synthetic`` True and ``machine`` ``"simulated machine k"``: none of it was run.
 
     Returns:
-        The paths written and the reference model, for :func:`merge_results`.
+        The paths written and the reference model, for :func:`pool_results`.
 
     Example:
         >>> import tempfile
         >>> from peprkit.paper import make_example_results
         >>> sim = simulate_class(make_example_results(), tempfile.mkdtemp())
-        >>> merged = merge_results(sim.paths, reference=sim.reference)
-        >>> merged["machine"].nunique(), bool(merged["synthetic"].all())
+        >>> pooled = pool_results(sim.paths, reference=sim.reference)
+        >>> pooled["machine"].nunique(), bool(pooled["synthetic"].all())
         (3, True)
     """
     import numpy as np
 
     from peprkit.paper import tidy
+    from peprkit.paper._table import check_experiment
 
     table = tidy(results)
     parts = []
-    for exp, pretrained in zip(experiments, (True, False), strict=True):
-        rows = table[table["dataset"] == exp]
-        if rows.empty:
-            raise ValueError(f"experiments contains {exp!r}, which is not in the results "
-                             f"({sorted(table['dataset'].unique())}).")
-        parts.append(rows.assign(pretrained=pretrained))
+    for i, (exp, pretrained) in enumerate(zip(experiments, (True, False), strict=True)):
+        check_experiment(exp, table["dataset"], arg=f"experiments[{i}]")
+        parts.append(table[table["dataset"] == exp].assign(pretrained=pretrained))
     runs = pd.concat(parts, ignore_index=True)
     sizes = runs.groupby("model")["num_params"].first()
     if reference is None:
@@ -420,7 +418,7 @@ def _check_settings(table: pd.DataFrame) -> None:
                 raise ValueError(
                     f"dataset {dataset!r} mixes {column} = {sorted(values)} ({files}); runs "
                     "with different settings are not one comparison. Rerun with the class's "
-                    "settings, merge each setting separately, or pass allow_mixed=True "
+                    "settings, pool each setting separately, or pass allow_mixed=True "
                     "(`--allow-mixed`).")
 
 

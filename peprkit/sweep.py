@@ -27,14 +27,11 @@ import pandas as pd
 
 from peprkit._util import atomic_write, optional_import, progress_bar
 from peprkit._validation import check_shard
-from peprkit.pool import merge_results  # noqa: F401  (pooled class results)
-from peprkit.schema import RUN_KEY
-
-#: Columns that identify a run: a row with the same values is not run again.
-KEY = RUN_KEY
 
 
 def _key(row: dict[str, Any]) -> tuple:
+    """The run's identity, :data:`peprkit.schema.RUN_KEY`: a row with the same key is not
+    run again."""
     return (str(row["model"]), str(row["dataset"]), int(row["size"]),
             str(row["pretrained"]).lower() == "true", round(float(row["fraction"]), 6),
             int(row["seed"]), int(row["epochs"]))
@@ -111,7 +108,7 @@ def _train_one(job: dict[str, Any], subset: Any, *, epochs: int, run_dir: Path, 
                   seed=job["seed"], run_dir=run_dir, quiet=quiet, **options)
     meter = kwargs.pop("meter", True)
     if isolate:
-        from peprkit._worker import run_isolated
+        from peprkit.train._subprocess import run_isolated
 
         result = run_isolated({"finetune": kwargs, "meter": meter, "country": country})
         return result["summary"], result["status"]

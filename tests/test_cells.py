@@ -7,7 +7,7 @@ import time
 import pytest
 
 from peprkit.course._cells import CellError, CellRunner, assigned_names, imports, pick_cells
-from peprkit.course.checks import answer_cells
+from peprkit.course.hidden import answer_cells
 
 
 @pytest.mark.parametrize(("source", "names"), [
@@ -122,7 +122,7 @@ def test_q1_hidden(rerun, history):
         assert got == h["epoch"][int(np.argmax(val))], "best_epoch is wrong on other runs"
 
 
-test_q1_hidden(checks.answer_cells(), history)'''
+test_q1_hidden(hidden.answer_cells(), history)'''
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +131,7 @@ def rerun_lesson(tmp_path_factory):
     root = tmp_path_factory.mktemp("rerun")
     cells = [
         V4.new_markdown_cell("# Rerun lesson\n\nEstimated time: 1 min"),
-        V4.new_code_cell("from peprkit.course import checks\nimport numpy as np"),
+        V4.new_code_cell("from peprkit.course import hidden  # IGNORE\nimport numpy as np"),
         V4.new_code_cell('history = {"epoch": [1, 2, 3], "val_acc": [0.6, 0.8, 0.7]}'),
         V4.new_raw_cell("# BEGIN QUESTION\nname: q1\npoints: 2\ncheck_cell: false"),
         V4.new_raw_cell("# BEGIN SOLUTION"),

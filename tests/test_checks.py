@@ -181,14 +181,26 @@ def test_a_failed_check_shows_the_hint_alone_in_ipython_and_still_fails_graded_r
     assert not result.success and isinstance(result.error_in_exec, checks.CheckFailed)
     text = out.getvalue()
     assert "ratio, not a difference" in text
-    assert "Traceback" not in text and "peprkit/course/checks" not in text
+    assert "Traceback" not in text and "peprkit/checks" not in text
 
 
-def test_checks_alias_loads_the_course_checks_lazily():
+def test_checks_are_a_learner_package_loaded_lazily_without_the_teacher_tools():
     import subprocess
     import sys
 
-    code = ("import sys, peprkit; assert 'peprkit.course' not in sys.modules; "
+    code = ("import sys, peprkit; assert 'peprkit.checks' not in sys.modules; "
             "from peprkit import checks; import peprkit.checks as again; "
-            "assert checks is again and checks.__name__ == 'peprkit.course.checks'")
+            "assert checks is again and checks.__name__ == 'peprkit.checks'; "
+            "assert checks.lesson01 is sys.modules['peprkit.checks.lesson01']; "
+            f"[__import__('peprkit.checks.' + name) for name in {checks.LESSONS!r}]; "
+            "loaded = [m for m in sys.modules if m.startswith('peprkit.course')]; "
+            "assert not loaded, loaded")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("lesson", ["lesson01", "lesson03"])
+def test_a_lesson_imports_in_a_fresh_interpreter(lesson):
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", f"import peprkit.checks.{lesson}"], check=True)

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from peprkit import paper
-from peprkit.course.checks import lesson04, lesson05, lesson06, lesson07
+from peprkit.checks import lesson04, lesson05, lesson06, lesson07
 from peprkit.examples import example_results
 from peprkit.metric import add_pepr
 

@@ -1,4 +1,4 @@
-"""`peprkit info | demo | sweep`: output, files written, one-line errors with exit code 2."""
+"""`peprkit info | demo | sweep` and `peprkit.demo.run_demo`: output, files written, errors."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ pytest.importorskip("timm")
 
 from peprkit import cli  # noqa: E402
 from peprkit import data as D  # noqa: E402
+from peprkit.demo import run_demo  # noqa: E402
 
 
 @pytest.fixture
@@ -81,18 +82,30 @@ def test_sweep_missing_dataset_explains_and_fails(capsys, offline_data, tmp_path
 
 
 def test_demo_falls_back_to_loud_synthetic_and_scratch(capsys, offline_data, tmp_path):
+    """The demo's workflow, called as a notebook would (``peprkit demo`` only wraps it)."""
     out = tmp_path / "demo"
-    code = cli.main(["demo", "--models", "mobilenetv3_small_050", "resnet18", "--epochs", "1",
-                     "--out", str(out), "--quiet"])
+    demo = run_demo(["mobilenetv3_small_050", "resnet18"], epochs=1, out=out, quiet=True)
     text = capsys.readouterr().out
-    assert code == 0
     assert "SYNTHETIC DATA" in text and "NOT medical results" in text
     assert "FROM SCRATCH (pretrained=False)" in text
     assert "pepr_e" in text and "pepr_t" in text and "(SYNTHETIC DATA)" in text
-    assert (out / "pareto.png").stat().st_size > 1000
+    assert demo.plot == out / "pareto.png" and demo.plot.stat().st_size > 1000
+    assert demo.results == out / "results.csv" and demo.synthetic
     table = pd.read_csv(out / "results.csv")
     assert sorted(table["model"]) == ["mobilenetv3_small_050", "resnet18"]
     assert table["synthetic"].all() and not table["pretrained"].any()
+    assert sorted(demo.table["model"]) == sorted(table["model"])
+    assert demo.table["pepr_e"].is_monotonic_decreasing  # best first, as printed
+
+
+def test_demo_command_passes_its_options_to_run_demo(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr("peprkit.demo.run_demo", lambda *a, **k: calls.append((a, k)))
+    out = str(tmp_path / "demo")
+    assert cli.main(["demo", "--models", "lcnet_050,resnet18", "--epochs", "2", "--quick",
+                     "--out", out, "--quiet"]) == 0
+    assert calls == [((["lcnet_050", "resnet18"],), dict(dataset="breastmnist", epochs=2,
+                                                         quick=True, out=out, quiet=True))]
 
 
 def test_demo_unknown_model_exits_2(capsys):

@@ -20,7 +20,8 @@ import pytest
 pytest.importorskip("otter")
 nbformat = pytest.importorskip("nbformat")
 
-from peprkit.course import authoring, grading  # noqa: E402
+from peprkit.course import _gradebook, authoring, grading  # noqa: E402
+from peprkit.course._autograder import read_master  # noqa: E402
 
 MASTERS = authoring.masters()
 HALF_RIGHT_LESSON = "01"
@@ -105,7 +106,7 @@ def test_lessons_share_one_gradebook_and_regrading_an_identical_file_is_skipped(
     first, last = authoring.find_master("01"), authoring.find_master("07")
     graded = {m.stem: lesson_grades(m, course_env, tmp_path_factory) for m in (first, last)}
     book_path = _book(tmp_path_factory)
-    book = grading._read_book(book_path)
+    book = _gradebook.read_book(book_path)
     key = ["student", "lesson", "question"]
     for stem, grades in graded.items():
         kept = grades.merge(book, on=key, suffixes=("", "_book"))
@@ -139,17 +140,24 @@ def test_student_notebook_follows_the_conventions(master):
     assert len(params) == 1 and "PEPRKIT_QUICK" in params[0].source
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert "Estimated time" in text and "Summary" in text
-    assert any(manual for _, _, manual in grading._question_configs(master)), "no manual question"
-    assert (authoring.NOTEBOOKS_DIR / "tests" / master.stem).is_dir()
+    assert any(q.manual for q in read_master(master).questions), "no manual question"
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and authoring.generated_notice(master.stem) in first.source
+    assert f"notebooks/source/{master.name}" in first.source and "by hand" in first.source
+    assert nb.metadata[authoring.GENERATED_KEY]["from"] == f"notebooks/source/{master.name}"
+    # no public test files: the check cells above replace them
+    assert not (authoring.NOTEBOOKS_DIR / "tests").exists()
 
 
 def test_public_tests_leave_hidden_cases_out(tmp_path):
     master = authoring.find_master("01")
     out = authoring.run_assign(master, tmp_path / "assign")
     hidden = (out / "autograder" / "tests" / "q1.py").read_text()
-    public = (authoring.NOTEBOOKS_DIR / "tests" / master.stem / "q1.py").read_text()
+    public = (out / "student" / "tests" / "q1.py").read_text()
     assert "hidden=True" in hidden and "hidden=True" not in public
-    assert "test_q1_hidden" not in (authoring.NOTEBOOKS_DIR / master.name).read_text()
+    student = (authoring.NOTEBOOKS_DIR / master.name).read_text()
+    assert "test_q1_hidden" not in student and "hidden_q" not in student
+    assert "peprkit.course" not in student and "IGNORE" not in student
 
 
 def test_find_master_accepts_number_or_name_and_names_the_fix():
@@ -186,8 +194,7 @@ def test_check_reports_a_hand_edited_student_notebook_and_a_stale_one(tmp_path):
     (tmp_path / "source").mkdir()
     shutil.copy(master, tmp_path / "source")
     notebooks = tmp_path / "notebooks"
-    tests = authoring.NOTEBOOKS_DIR / "tests" / master.stem
-    shutil.copytree(tests, notebooks / "tests" / master.stem)
+    notebooks.mkdir()
     nb = json.loads((authoring.NOTEBOOKS_DIR / master.name).read_text())
     nb["cells"][-1]["source"] = ["edited by hand"]
     (notebooks / master.name).write_text(json.dumps(nb))
@@ -201,27 +208,12 @@ def test_check_reports_a_hand_edited_student_notebook_and_a_stale_one(tmp_path):
                for p in authoring.check(tmp_path / "source", notebooks))
 
 
-def test_course_command_replaces_the_old_module_path(capsys):
-    from peprkit.cli import main
-
-    assert main(["course", "check"]) == 0
-    assert "up_to_date" in capsys.readouterr().out
-    import importlib
-    import sys
-
-    for name in ("peprkit.authoring", "peprkit.grading"):
-        sys.modules.pop(name, None)
-        with pytest.warns(DeprecationWarning, match=r"moved to peprkit\.course\."):
-            old = importlib.import_module(name)
-        assert old.find_master if name.endswith("authoring") else old.grade
-
-
 @pytest.mark.parametrize("master", MASTERS, ids=[m.stem for m in MASTERS])
 def test_every_auto_graded_question_has_a_hidden_test(master):
     nb = nbformat.read(master, as_version=4)
     hidden = [c.source for c in nb.cells
               if c.cell_type == "code" and c.source.startswith("# HIDDEN")]
-    names = {q for q, _, manual in grading._question_configs(master) if not manual}
+    names = {q.name for q in read_master(master).questions if not q.manual}
     by_name = {s.split("def ", 1)[1].split("(")[0]: s for s in hidden}
     assert {f"test_{q}_hidden" for q in names} <= set(by_name)
     # inputs drawn at grading time: the answer cell rerun, a hidden check drawing its own

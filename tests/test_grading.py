@@ -12,7 +12,7 @@ pytest.importorskip("otter")
 nbformat = pytest.importorskip("nbformat")
 
 from peprkit.cli import main  # noqa: E402
-from peprkit.course import _sandbox, authoring, grading  # noqa: E402
+from peprkit.course import _gradebook, _sandbox, authoring, grading  # noqa: E402
 
 V4 = nbformat.v4
 SECRET = "tests-secret"
@@ -130,7 +130,7 @@ def test_one_row_per_student_and_question_in_input_order(batch):
     saved = pd.read_csv(out, dtype={"lesson": str})
     assert list(saved.columns) == grading.COLUMNS and len(saved) == len(grades)
     sha = grades.drop_duplicates("student").set_index("student")["sha256"]
-    assert sha["good"] == grading._sha256(paths[0]) and len(sha["good"]) == 64
+    assert sha["good"] == _gradebook.sha256(paths[0]) and len(sha["good"]) == 64
 
 
 def test_solutions_and_renamed_copies_score_full_marks(batch):

@@ -20,8 +20,9 @@ import pytest
 pytest.importorskip("otter")
 nbformat = pytest.importorskip("nbformat")
 
+from peprkit.checks import lesson01  # noqa: E402
 from peprkit.course import _sandbox, authoring, grading  # noqa: E402
-from peprkit.course.checks import lesson01  # noqa: E402
+from peprkit.course._autograder import read_master  # noqa: E402
 from peprkit.examples import example_results  # noqa: E402
 from peprkit.metric import add_pepr, normalize, pepr  # noqa: E402
 
@@ -49,7 +50,7 @@ def _insert_after(nb, cell_id, source):
 
 
 def _check_cell(master, question):
-    return grading._question_cells(master)[question][-1]
+    return read_master(master).cells[question][-1]
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +100,12 @@ def corpus(tmp_path_factory):
                  "    def normalize_by_hand(v):\n"
                  "        return [(x - min(v)) / (max(v) - min(v)) for x in v]")
     save("reads_env", _insert_after(blank(), after["q1"], env_cheat))
-    patch_checks = ("from peprkit import checks\nimport peprkit.course.checks.lesson01 as l1\n"
-                    "for n in ('q1', 'q2', 'q3', 'q4', 'hidden_q1', 'hidden_q2'):\n"
-                    "    setattr(l1, n, lambda *a, **k: None)")
+    patch_checks = ("from peprkit import checks\nimport peprkit.checks.lesson01 as l1\n"
+                    "import peprkit.course.hidden.lesson01 as h1\n"
+                    "for n in ('q1', 'q2', 'q3', 'q4'):\n"
+                    "    setattr(l1, n, lambda *a, **k: None)\n"
+                    "for n in ('hidden_q1', 'hidden_q2'):\n"
+                    "    setattr(h1, n, lambda *a, **k: None)")
     save("patches_checks", _first(blank(), patch_checks))
     patch_runner = ("import gc, json\n"
                     "def fake(ns, question, names, folder):\n"

@@ -11,9 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from peprkit.checks import CheckFailed
+from peprkit.checks import lesson02 as checks02
+from peprkit.checks import lesson03 as checks03
 from peprkit.course._cells import CellRunner, imports, pick_cells
 from peprkit.course._codec import decode, encode
-from peprkit.course.checks import CheckFailed, _hidden, answer_cells, lesson00, lesson02, lesson03
+from peprkit.course.hidden import _inputs, answer_cells, lesson00, lesson02, lesson03
 
 SOURCE = Path(__file__).resolve().parents[1] / "notebooks" / "source"
 SEEDS = range(20)
@@ -166,7 +169,7 @@ def test_drawn_histories_peak_at_distinct_clear_epochs():
         best = int(frame["epoch"][score.idxmax()])
         assert best not in seen and 1 < best < len(frame)
         assert (score.max() - score.drop(score.idxmax()).max()) / score.max() > 1e-3
-        assert list(frame.columns) == list(_hidden.HISTORY_COLUMNS)
+        assert list(frame.columns) == list(_inputs.HISTORY_COLUMNS)
         assert frame["val_acc"].between(0, 1).all()
         seen.add(best)
 
@@ -195,8 +198,8 @@ def test_lesson02_context_comes_from_the_runs_files(tmp_path):
     from peprkit.meter import lookup_country
 
     rng = np.random.default_rng(0)
-    small = _hidden.history(rng, epochs=2, energy_per_epoch_kwh=2e-5)
-    large = _hidden.history(rng, epochs=2, energy_per_epoch_kwh=1e-5)
+    small = _inputs.history(rng, epochs=2, energy_per_epoch_kwh=2e-5)
+    large = _inputs.history(rng, epochs=2, energy_per_epoch_kwh=1e-5)
     _write_run(tmp_path, "runs/02_measuring_energy/batch8", _name(8, epochs=2), small)
     _write_run(tmp_path, "runs/02_measuring_energy/batch64", _name(64, epochs=2), large)
     # the stand-in load_or_synthetic(..., folder=RUN_DIR) writes: 600 images, two classes
@@ -208,7 +211,7 @@ def test_lesson02_context_comes_from_the_runs_files(tmp_path):
     pd.testing.assert_frame_equal(ctx["run_small"].history, small)
     pd.testing.assert_frame_equal(ctx["run_large"].history, large)
     assert ctx["n_images"] == 60 * 2  # 10 % of 300 + 300 per class, two epochs
-    lesson02.q2(ctx["run_small"].history["energy_kwh"].iloc[-1] / ctx["n_images"],
+    checks02.q2(ctx["run_small"].history["energy_kwh"].iloc[-1] / ctx["n_images"],
                 ctx["run_large"].history["energy_kwh"].iloc[-1] / ctx["n_images"],
                 run_small=ctx["run_small"], run_large=ctx["run_large"],
                 n_images=ctx["n_images"])
@@ -234,7 +237,7 @@ def test_lesson02_counts_the_real_training_split(tmp_path, monkeypatch):
     for batch in (8, 64):
         _write_run(tmp_path, f"runs/02_measuring_energy/batch{batch}",
                    _name(batch, dataset="breastmnist"),
-                   _hidden.history(rng, epochs=1, energy_per_epoch_kwh=1e-5))
+                   _inputs.history(rng, epochs=1, energy_per_epoch_kwh=1e-5))
     assert lesson02.grading_context({}, tmp_path)["n_images"] == expected
 
 
@@ -243,21 +246,21 @@ def test_lesson02_context_needs_the_runs(tmp_path):
         lesson02.grading_context({}, tmp_path)
     rng = np.random.default_rng(0)
     _write_run(tmp_path, "runs/02_measuring_energy/batch8", _name(8),
-               _hidden.history(rng, epochs=1, energy_per_epoch_kwh=1e-5))
+               _inputs.history(rng, epochs=1, energy_per_epoch_kwh=1e-5))
     with pytest.raises(CheckFailed, match="batch64"):
         lesson02.grading_context({}, tmp_path)
     _write_run(tmp_path, "runs/02_measuring_energy/batch64", _name(64),
-               _hidden.history(rng, epochs=1, energy_per_epoch_kwh=1e-5))
+               _inputs.history(rng, epochs=1, energy_per_epoch_kwh=1e-5))
     _write_run(tmp_path, "runs/02_measuring_energy/batch64", _name(64, fraction=1.0),
-               _hidden.history(rng, epochs=1, energy_per_epoch_kwh=1e-5))
+               _inputs.history(rng, epochs=1, energy_per_epoch_kwh=1e-5))
     with pytest.raises(CheckFailed, match="holds 2 training runs"):
         lesson02.grading_context({}, tmp_path)
 
 
 def _lesson03_folder(folder: Path, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
-    runs = {"full": _hidden.history(rng, epochs=3, energy_per_epoch_kwh=1e-5),
-            "early": _hidden.history(rng, epochs=2, energy_per_epoch_kwh=1e-5),
-            "reference": _hidden.history(rng, epochs=1, energy_per_epoch_kwh=8e-5)}
+    runs = {"full": _inputs.history(rng, epochs=3, energy_per_epoch_kwh=1e-5),
+            "early": _inputs.history(rng, epochs=2, energy_per_epoch_kwh=1e-5),
+            "reference": _inputs.history(rng, epochs=1, energy_per_epoch_kwh=8e-5)}
     for kind, frame in runs.items():
         _write_run(folder, f"runs/03_finetune_one_model/{kind}",
                    _name(16, epochs=len(frame)), frame)
@@ -275,9 +278,9 @@ def test_lesson03_context_comes_from_the_runs_files(tmp_path):
     # the solution's cells on the rebuilt context pass the public checks
     got = answer_cells(_master_cells("03_finetune_one_model"))(
         ["best_epoch_by_hand", "energy_saved_kwh", "saved_fraction"], **ctx)
-    lesson03.q1(got["best_epoch_by_hand"], history=ctx["history"],
+    checks03.q1(got["best_epoch_by_hand"], history=ctx["history"],
                 reference_kwh=ctx["REFERENCE_KWH"])
-    lesson03.q2(got["energy_saved_kwh"], got["saved_fraction"], full=ctx["history"],
+    checks03.q2(got["energy_saved_kwh"], got["saved_fraction"], full=ctx["history"],
                 early=ctx["early"].history)
 
 

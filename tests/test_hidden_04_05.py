@@ -16,10 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from peprkit.checks import CheckFailed
+from peprkit.checks import lesson04 as checks04
+from peprkit.checks import lesson05 as checks05
 from peprkit.course import grading
+from peprkit.course._autograder import read_master
 from peprkit.course._cells import CellRunner
 from peprkit.course._codec import decode, dumps
-from peprkit.course.checks import CheckFailed, lesson04, lesson05
+from peprkit.course.hidden import lesson04, lesson05
 from peprkit.schema import HISTORY_COLUMNS, SUMMARY_COLUMNS
 from peprkit.sweep import append_row
 
@@ -194,17 +198,17 @@ def test_04_public_checks_grade_against_the_files_not_the_notebook(tmp_path):
     _lesson04_run(tmp_path, np.random.default_rng(4))
     ctx = lesson04.grading_context({}, tmp_path)
     h = ctx["history_pretrained"]
-    right = lesson04.energy_to_reach(h, ctx["TARGET_ACC"])
-    lesson04.q1(right, history=h, target=ctx["TARGET_ACC"])
+    right = checks04.energy_to_reach(h, ctx["TARGET_ACC"])
+    checks04.q1(right, history=h, target=ctx["TARGET_ACC"])
     emptied = h.iloc[:0]  # a notebook that emptied its history before the check
     with pytest.raises(CheckFailed):
-        lesson04.q1(lesson04.energy_to_reach(emptied, ctx["TARGET_ACC"]), history=h,
+        checks04.q1(checks04.energy_to_reach(emptied, ctx["TARGET_ACC"]), history=h,
                     target=ctx["TARGET_ACC"])
     first, second = ctx["pretrained_acc"], ctx["scratch_acc"]
     assert len(first) == len(second) == 3
-    lesson04.q2(stats.mannwhitneyu(first, second).pvalue, first=first, second=second)
+    checks04.q2(stats.mannwhitneyu(first, second).pvalue, first=first, second=second)
     with pytest.raises(CheckFailed):  # computed after replacing a group
-        lesson04.q2(stats.mannwhitneyu(first, first).pvalue, first=first, second=second)
+        checks04.q2(stats.mannwhitneyu(first, first).pvalue, first=first, second=second)
 
 
 @pytest.mark.parametrize("missing", ["one_pretrained", "one_scratch", "results.csv"])
@@ -318,14 +322,14 @@ def test_05_public_checks_grade_against_results_csv(tmp_path):
     _results_csv(tmp_path, np.random.default_rng(2))
     ctx = lesson05.grading_context({}, tmp_path)
     results, scored = ctx["results"], ctx["scored"]
-    lesson05.q1(scored["pepr_t"], results=results)
+    checks05.q1(scored["pepr_t"], results=results)
     emptied = results.iloc[:0]  # a notebook that emptied `results` before the checks
     with pytest.raises(CheckFailed):
-        lesson05.q1(lesson05.score(emptied)["pepr_t"], results=results)
+        checks05.q1(lesson05.score(emptied)["pepr_t"], results=results)
     with pytest.raises(CheckFailed):
-        lesson05.q3([], "lcnet_050", results=results)  # learned from the emptied table
+        checks05.q3([], "lcnet_050", results=results)  # learned from the emptied table
     deploy = {k: scored.loc[scored[f"pepr_{k}"].idxmax(), "model"] for k in "ecmt"}
-    lesson05.q2(deploy, scored=scored)
+    checks05.q2(deploy, scored=scored)
 
 
 def test_05_grading_context_needs_results_csv(tmp_path):
@@ -344,7 +348,7 @@ def test_05_hidden_answers_differ_from_the_graded_runs():
     public = lesson05._sweep(rng, {"lcnet_050": [0.1], "resnet18": [0.0],
                                    "regnetx_002": [0.05]}, datasets=["breastmnist"])
     scored = lesson05.score(public)
-    copied_q3 = runner(f"learned = {sorted(lesson05._learned(public))!r}",
+    copied_q3 = runner(f"learned = {sorted(checks05.learned_models(public))!r}",
                        f"top_adj = {next(iter(lesson05._q3_answer(public)[1]))!r}")
     winners = {k: next(iter(v)) for k, v in lesson05._winners(scored).items()}
     copied_q2 = runner(f"deploy = {winners!r}")
@@ -370,11 +374,11 @@ def test_grader_finds_the_hooks_and_every_question_has_a_rerun_hidden_test(stem,
     assert grading.lesson_hooks(stem) is module
     master = NOTEBOOKS / "source" / f"{stem}.ipynb"
     hidden = [c for c in _cells(master) if c.startswith("# HIDDEN")]
-    questions = {q for q, _, manual in grading._question_configs(master) if not manual}
+    questions = {q.name for q in read_master(master).questions if not q.manual}
     assert questions == {q for s, q in HIDDEN if s == stem}
     for q in questions:
         cell = next(c for c in hidden if f"def test_{q}_hidden(rerun" in c)
-        assert f"checks.lesson{stem[:2]}.hidden_{q}(rerun" in cell
+        assert f"hidden.lesson{stem[:2]}.hidden_{q}(rerun" in cell
 
 
 def test_context_objects_cross_the_sandbox_as_plain_data():

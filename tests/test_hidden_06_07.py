@@ -16,7 +16,10 @@ import pandas as pd
 import pytest
 
 from peprkit import paper
-from peprkit.course.checks import CheckFailed, answer_cells, lesson06, lesson07
+from peprkit.checks import CheckFailed
+from peprkit.checks import lesson06 as checks06
+from peprkit.checks import lesson07 as checks07
+from peprkit.course.hidden import answer_cells, lesson06, lesson07
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 SEEDS = range(20)
@@ -93,7 +96,7 @@ def test_hidden_cells_in_masters():
     """Every auto-graded question has a hidden test cell calling its hidden_qK."""
     for module, question in QUESTIONS:
         cells = _code(NOTEBOOKS / "source" / f"{STEMS[module]}.ipynb")
-        call = f"checks.{module.__name__.split('.')[-1]}.hidden_{question}(rerun)"
+        call = f"hidden.{module.__name__.split('.')[-1]}.hidden_{question}(rerun)"
         assert any(c.startswith("# HIDDEN") and call in c for c in cells), (module, question)
 
 
@@ -108,7 +111,7 @@ def test_06_hard_coded_answers_fail():
     raw, scored = _public_06()
     rows = scored[scored["dataset"] == "derma_pt"]
     assert fails(lesson06, "q1", f"pepr_e_by_hand = {rows['pepr_e'].round(8).tolist()!r}")
-    n_pepr, n_acc = lesson06.small_wins(scored, "pepr_e"), lesson06.small_wins(scored, "test_acc")
+    n_pepr, n_acc = checks06.small_wins(scored, "pepr_e"), checks06.small_wins(scored, "test_acc")
     assert fails(lesson06, "q2", f"n_small_better_pepr = {n_pepr}\nn_small_better_acc = {n_acc}")
     fig4b = paper.imagenet_pepr(raw, paper.make_example_imagenet(raw))
     n = int((~fig4b["rules_agree"]).sum())
@@ -197,7 +200,7 @@ def test_06_public_tests_use_the_context():
     ctx = lesson06.grading_context({"EXPERIMENT": "derma"}, None)
     rows = ctx["scored"][ctx["scored"]["dataset"] == "derma_pt"]
     with pytest.raises(CheckFailed):
-        lesson06.q1(rows["pepr_e"].to_numpy(), results=ctx["raw"],
+        checks06.q1(rows["pepr_e"].to_numpy(), results=ctx["raw"],
                     experiment=ctx["EXPERIMENT"])
 
 
@@ -255,19 +258,19 @@ def test_07_tampered_table_fails_the_public_tests(tmp_path):
     """The public tests take the sweep from the context: a table emptied or edited in
     the notebook no longer passes."""
     ctx = lesson07.grading_context({}, _run_folder(tmp_path, _lesson_results()))
-    table = lesson07.decision_table(ctx["results"])
+    table = checks07.decision_table(ctx["results"])
     energy = table["energy_kwh"]
     table = table.assign(co2_clinic_g=energy * ctx["INTENSITY"],
                          pepr_e=table["test_acc"] / (1 + energy / ctx["ENERGY_BUDGET_KWH"]))
     kwargs = {"budget_kwh": ctx["ENERGY_BUDGET_KWH"], "intensity_g_per_kwh": ctx["INTENSITY"]}
-    lesson07.q1(table, results=ctx["results"], **kwargs)
+    checks07.q1(table, results=ctx["results"], **kwargs)
     for tampered in (table.head(1), table.assign(energy_kwh=energy / 10)):
         tampered = tampered.assign(
             co2_clinic_g=tampered["energy_kwh"] * ctx["INTENSITY"],
             pepr_e=tampered["test_acc"] / (1 + tampered["energy_kwh"] / ctx["ENERGY_BUDGET_KWH"]))
-        lesson07.q1(tampered, **kwargs)  # consistent with itself...
+        checks07.q1(tampered, **kwargs)  # consistent with itself...
         with pytest.raises(CheckFailed):  # ...but not with the sweep
-            lesson07.q1(tampered, results=ctx["results"], **kwargs)
+            checks07.q1(tampered, results=ctx["results"], **kwargs)
 
 
 def test_07_hard_coded_answers_fail():

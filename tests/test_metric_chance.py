@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -102,6 +104,12 @@ def test_auc_binary_matches_mann_whitney_and_handles_ties():
     assert auc(y, probs) == pytest.approx(auc(y, s))  # (n, 2) scores: the positive column
 
 
+def test_auc_handles_ties_and_missing_class():  # moved from test_train (was train.auc)
+    assert auc([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5]) == 0.5
+    assert auc([0, 0, 1], [0.1, 0.2, 0.9]) == 1.0
+    assert math.isnan(auc([1, 1], [0.1, 0.2]))
+
+
 def test_auc_multiclass_is_one_vs_rest_macro():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 3, 300)
@@ -110,13 +118,6 @@ def test_auc_multiclass_is_one_vs_rest_macro():
     assert auc(y, scores) == pytest.approx(expected)
     assert auc(y, np.eye(3)[y]) == 1.0
     assert 0.4 < auc(y, rng.random((300, 3))) < 0.6  # random scores: chance
-
-
-def test_peprkit_train_auc_is_the_metric():
-    pytest.importorskip("torch")
-    from peprkit import train
-
-    assert train.auc is auc
 
 
 def test_pepr_curve_with_a_fixed_reference_does_not_favour_the_first_epoch():

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from peprkit import _paths, paper
+from peprkit.paper._examples import EXAMPLE_MODELS
 
 
 @pytest.fixture
@@ -206,7 +207,7 @@ def _authors_rule(results, imagenet):
 
 @pytest.fixture
 def tags():
-    return {name: f"{name}.x_in1k" for name, _, _ in paper._EXAMPLE_MODELS}
+    return {name: f"{name}.x_in1k" for name, _, _ in EXAMPLE_MODELS}
 
 
 def test_imagenet_authors_rule_reproduces_an_authors_style_table_exactly(tags):

@@ -1,4 +1,4 @@
-"""peprkit.pool: fair shards of a zoo, and merging a class's results with calibration."""
+"""peprkit.pool: fair shards of a zoo, and pooling a class's results with calibration."""
 
 from __future__ import annotations
 
@@ -40,57 +40,57 @@ def two_machines(tmp_path):
 
 
 def test_calibration_makes_machines_comparable(two_machines):
-    merged = pool.merge_results(two_machines)
-    raw = merged.pivot_table(index="model", columns="source_file", values="energy_kwh")
+    pooled = pool.pool_results(two_machines)
+    raw = pooled.pivot_table(index="model", columns="source_file", values="energy_kwh")
     assert raw.loc["a"].max() / raw.loc["a"].min() == pytest.approx(2.5, rel=0.05)
-    rel = merged.pivot_table(index="model", columns="source_file", values="energy_rel")
+    rel = pooled.pivot_table(index="model", columns="source_file", values="energy_rel")
     for model in ("a", "b"):
         assert rel.loc[model].max() / rel.loc[model].min() == pytest.approx(1.0, abs=0.05)
-    assert (merged.loc[merged["is_reference"], "energy_rel"] == 1.0).all()
-    assert merged["time_rel"].notna().all()
-    assert merged["calibrated_by"].eq("reference run in this file").all()
-    assert set(merged["machine"]) == {"cpu | 2 threads"}
-    np.testing.assert_array_equal(merged["co2_g"],  # carbon is not calibrated
+    assert (pooled.loc[pooled["is_reference"], "energy_rel"] == 1.0).all()
+    assert pooled["time_rel"].notna().all()
+    assert pooled["calibrated_by"].eq("reference run in this file").all()
+    assert set(pooled["machine"]) == {"cpu | 2 threads"}
+    np.testing.assert_array_equal(pooled["co2_g"],  # carbon is not calibrated
                                   pd.concat([pd.read_csv(p) for p in two_machines])
                                   .set_index(["model", "energy_kwh"]).loc[
-                                      list(zip(merged["model"], merged["energy_kwh"],
+                                      list(zip(pooled["model"], pooled["energy_kwh"],
                                                strict=True)), "co2_g"])
 
 
-def test_merge_is_idempotent_and_drops_exact_duplicates(two_machines, tmp_path):
-    once = pool.merge_results(two_machines, out=tmp_path / "class.csv")
-    twice = pool.merge_results([*two_machines, two_machines[0]])
+def test_pool_is_idempotent_and_drops_exact_duplicates(two_machines, tmp_path):
+    once = pool.pool_results(two_machines, out=tmp_path / "class.csv")
+    twice = pool.pool_results([*two_machines, two_machines[0]])
     pd.testing.assert_frame_equal(once, twice)
     assert twice.attrs["duplicates_dropped"] == 4
-    again = pool.merge_results([tmp_path / "class.csv"])
+    again = pool.pool_results([tmp_path / "class.csv"])
     pd.testing.assert_frame_equal(once, again, check_dtype=False)
-    with_files = pool.merge_results([tmp_path / "class.csv", *two_machines])
+    with_files = pool.pool_results([tmp_path / "class.csv", *two_machines])
     pd.testing.assert_frame_equal(once, with_files, check_dtype=False)
 
 
-def test_merge_validates_each_file(tmp_path, two_machines):
+def test_pool_validates_each_file(tmp_path, two_machines):
     bad = tmp_path / "bad.csv"
     _results(["resnet18", "a"]).drop(columns="energy_kwh").to_csv(bad, index=False)
     with pytest.raises(ValueError, match=r"bad\.csv: column 'energy_kwh' is missing"):
-        pool.merge_results([two_machines[0], bad])
+        pool.pool_results([two_machines[0], bad])
     table = _results(["resnet18", "a"])
     table.loc[1, "test_acc"] = 81.0
     table.to_csv(bad, index=False)
     with pytest.raises(ValueError, match=r"bad\.csv: column 'test_acc' row 3 .* \[0, 1\]"):
-        pool.merge_results([bad])
+        pool.pool_results([bad])
     with pytest.raises(ValueError, match=r"'.*nowhere\.csv' does not exist"):
-        pool.merge_results([tmp_path / "nowhere.csv"])
+        pool.pool_results([tmp_path / "nowhere.csv"])
     with pytest.raises(ValueError, match="paths is empty"):
-        pool.merge_results([])
+        pool.pool_results([])
 
 
-def test_merge_refuses_mixed_settings_unless_asked(tmp_path, two_machines):
+def test_pool_refuses_mixed_settings_unless_asked(tmp_path, two_machines):
     other = tmp_path / "five_epochs.csv"
     _results(["resnet18", "a"], epochs=5).to_csv(other, index=False)
     with pytest.raises(ValueError, match=r"mixes epochs = \['2', '5'\].*allow_mixed=True"):
-        pool.merge_results([*two_machines, other])
-    merged = pool.merge_results([*two_machines, other], allow_mixed=True)
-    five = merged[merged["epochs"] == 5]
+        pool.pool_results([*two_machines, other])
+    pooled = pool.pool_results([*two_machines, other], allow_mixed=True)
+    five = pooled[pooled["epochs"] == 5]
     assert five.set_index("model")["energy_rel"].to_dict() == {"a": 0.25, "resnet18": 1.0}
 
 
@@ -98,13 +98,13 @@ def test_a_file_without_reference_borrows_its_machines_or_warns(tmp_path, two_ma
     lone = tmp_path / "lone.csv"
     _results(["d"], machine="cuda:0", threads=1).to_csv(lone, index=False)
     with pytest.warns(UserWarning, match="no resnet18 reference run"):
-        merged = pool.merge_results([*two_machines, lone])
-    row = merged[merged["source_file"] == str(lone)].iloc[0]
+        pooled = pool.pool_results([*two_machines, lone])
+    row = pooled[pooled["source_file"] == str(lone)].iloc[0]
     assert np.isnan(row["energy_rel"]) and row["calibrated_by"].startswith("none")
     same_machine = tmp_path / "more.csv"
     _results(["c"], factor=2.5).to_csv(same_machine, index=False)
-    merged = pool.merge_results([*two_machines, same_machine])
-    row = merged[merged["source_file"] == str(same_machine)].iloc[0]
+    pooled = pool.pool_results([*two_machines, same_machine])
+    row = pooled[pooled["source_file"] == str(same_machine)].iloc[0]
     assert row["calibrated_by"] == "reference run of the same machine in another file"
 
 
@@ -135,14 +135,14 @@ def test_paper_zoo_shards_cover_it_once_and_all_train_the_reference():
         pool.shard_models(models, (4, 4))
 
 
-def test_cli_class_merge(two_machines, tmp_path, capsys):
+def test_cli_class_pool(two_machines, tmp_path, capsys):
     out = tmp_path / "class.csv"
-    code = cli.main(["class", "merge", *map(str, two_machines), "--out", str(out)])
+    code = cli.main(["class", "pool", *map(str, two_machines), "--out", str(out)])
     text = capsys.readouterr().out
     assert code == 0 and out.is_file()
     assert "8 runs from 2 files on 1 machine(s)" in text and "calibrated against resnet18" in text
     assert "no hardware, torch_version column" in text
-    assert cli.main(["class", "merge", str(tmp_path / "missing.csv")]) == 2
+    assert cli.main(["class", "pool", str(tmp_path / "missing.csv")]) == 2
 
 
 def test_cli_sweep_zoo_shard_lists_its_share(tmp_path, capsys):
@@ -160,9 +160,9 @@ def test_simulated_class_recovers_the_single_table_after_calibration(tmp_path):
 
     raw = paper.make_example_results(n_models=24, experiments=("derma_pt", "derma"))
     sim = pool.simulate_class(raw, tmp_path, n_learners=4, noise=0.0)
-    merged = pool.merge_results(sim.paths, reference=sim.reference)
-    assert merged["machine"].nunique() == 4 and merged["synthetic"].all()
-    per = pool.per_model(merged)
+    pooled = pool.pool_results(sim.paths, reference=sim.reference)
+    assert pooled["machine"].nunique() == 4 and pooled["synthetic"].all()
+    per = pool.per_model(pooled)
     cal = add_pepr(per, performance="test_acc", resources={"e": "energy_rel"},
                    by=["dataset", "pretrained"])
     raw_kwh = add_pepr(per, performance="test_acc", resources={"e": "energy_kwh"},

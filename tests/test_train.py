@@ -14,7 +14,7 @@ pytest.importorskip("timm")
 from peprkit import train as T  # noqa: E402
 from peprkit.data import load_medmnist, load_npz, make_synthetic  # noqa: E402
 from peprkit.meter import EnergyMeter  # noqa: E402
-from peprkit.sweep import KEY  # noqa: E402
+from peprkit.schema import RUN_KEY  # noqa: E402
 from peprkit.train import _loop as L  # noqa: E402
 
 MODEL = "resnet18"
@@ -58,7 +58,7 @@ def test_history_and_summary_schema(syn):
     assert row["model"] == MODEL and row["dataset"] == "synthetic" and bool(row["synthetic"])
     assert row["input_size"] == 28 and not row["pretrained"] and row["epochs"] == 2
     assert row["train_time_s"] == h["time_s"].iloc[1] and row["weights"] == "random init"
-    assert set(KEY) <= set(s.columns)
+    assert set(RUN_KEY) <= set(s.columns)
 
 
 def test_meter_off_is_labelled_not_zero(syn):
@@ -221,12 +221,6 @@ def test_pretrained_offline_without_weights_fails_loudly(syn, tmp_path, monkeypa
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(WeightsNotFoundError, match="pretrained=False"):
         T.finetune(MODEL, syn, epochs=1, pretrained=True, quiet=True)
-
-
-def test_auc_handles_ties_and_missing_class():
-    assert T.auc([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5]) == 0.5
-    assert T.auc([0, 0, 1], [0.1, 0.2, 0.9]) == 1.0
-    assert math.isnan(T.auc([1, 1], [0.1, 0.2]))
 
 
 def test_real_breastmnist_from_scratch_beats_majority(breastmnist_path):

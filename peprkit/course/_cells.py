@@ -15,8 +15,8 @@ runs them in a fresh namespace holding only the given inputs and the notebook's 
 import statements, and returns the asked names. :class:`CellRunner` is the callable a
 hidden test receives as ``rerun``: ``rerun(["best_epoch"], history=h)`` returns
 ``{"best_epoch": ...}``. When grading, the scorer hands the tests a runner whose cells run
-in a sandboxed worker (:mod:`peprkit.course._worker`); in a notebook,
-:func:`peprkit.course.checks.answer_cells` gives one over the kernel's own input history.
+in a sandboxed worker (:mod:`peprkit.course._learner_calls`); in a notebook,
+:func:`peprkit.course.hidden.answer_cells` gives one over the kernel's own input history.
 
 >>> runner = CellRunner(["import math", "y = 2", "y = math.fsum(x) + 1", "print(y)"])
 >>> runner(["y"], x=[1, 5])
@@ -31,7 +31,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from peprkit.course.checks._common import CheckFailed
+from peprkit.checks import CheckFailed
 
 #: Modules every rerun starts with, under the names the lessons use.
 PRELUDE = ("import math", "import numpy as np", "import pandas as pd", "import peprkit")

@@ -3,13 +3,13 @@
 ``python -m peprkit.course._score`` reads one job (JSON on stdin): the lesson's tests
 (public and hidden: each test function's source, written by the instructor), the answers
 a sandboxed run exported (plain data, untrusted), the parameters the grader injected,
-and where that run's folder is. It imports the pristine
-checks, rebuilds the context the tests need from the grader's own inputs and the run's
-artifacts where the lesson says how (``grading_context`` in its checks module), runs
+and where that run's folder is. It imports the pristine checks and hidden tests,
+rebuilds the context the tests need from the grader's own inputs and the run's artifacts
+where the lesson says how (``grading_context`` in :mod:`peprkit.course.hidden`), runs
 every test case here, and calls a learner's function, or runs a learner's answer cell
 again (a test's ``rerun`` parameter, :mod:`peprkit.course._cells`), only through a
-sandboxed worker (:mod:`peprkit.course._worker`). It prints one JSON line with the outcome
-of every test.
+sandboxed worker (:mod:`peprkit.course._learner_calls`). It prints one JSON line with
+the outcome of every test.
 """
 
 from __future__ import annotations
@@ -36,14 +36,14 @@ def score(job: dict) -> dict[str, list[dict]]:
     """``{question: [{name, hidden, points, passed, message}, ...]}`` for one submission."""
     from peprkit.course import _sandbox
     from peprkit.course._codec import FunctionSource, Unsupported, decode
+    from peprkit.course._learner_calls import RemoteCells, RemoteFunction, Worker
     from peprkit.course._secret import SEED_ENV
-    from peprkit.course._worker import RemoteCells, RemoteFunction, Worker
-    from peprkit.course.grading import lesson_hooks
+    from peprkit.course.hidden import lesson_hooks
 
     os.environ[SEED_ENV] = str(job["seed"])
-    checks = lesson_hooks(str(job["lesson"]))
+    hooks = lesson_hooks(str(job["lesson"]))
     context: dict[str, Any] = {}
-    hook = getattr(checks, "grading_context", None)
+    hook = getattr(hooks, "grading_context", None)
     context_error = ""
     if hook is not None:
         try:
@@ -63,7 +63,7 @@ def score(job: dict) -> dict[str, list[dict]]:
                 functions.setdefault(name, decoded[name])
         answers[question] = decoded
     limits = _sandbox.Limits(**job["limits"])
-    worker = Worker(functions, Path(job["worker_folder"]), mode=job["mode"], limits=limits,
+    worker = Worker(functions, Path(job["worker_folder"]), mode=job["sandbox"], limits=limits,
                     call_timeout_s=job["call_timeout_s"])
     cells = [str(c) for c in job.get("cells") or []]
     out: dict[str, list[dict]] = {}
@@ -78,7 +78,7 @@ def score(job: dict) -> dict[str, list[dict]]:
                   for name, v in answers[question].items()}
             ns.update(context)
             if context_error:  # never fall back on the notebook's values of these names
-                for name in getattr(checks, "CONTEXT", ()):
+                for name in getattr(hooks, "CONTEXT", ()):
                     ns.pop(name, None)
             until = spec.get("cells_until")
             ns[RERUN] = RemoteCells(worker, cells[:until] if isinstance(until, int) else cells)
@@ -89,7 +89,7 @@ def score(job: dict) -> dict[str, list[dict]]:
                          "points": float(case["points"]), "passed": False, "message": ""}
                 if missing:
                     why = (f"the grader could not rebuild {missing} ({context_error})"
-                           if context_error and any(m in getattr(checks, "CONTEXT", ())
+                           if context_error and any(m in getattr(hooks, "CONTEXT", ())
                                                     for m in missing)
                            else f"{', '.join(missing)} not defined when the question's check "
                                 "cell ran (answer missing, or the notebook stopped before it)")

@@ -1,7 +1,8 @@
 """Grade student notebooks as hostile code: sandboxed runs, scores decided elsewhere.
 
 :func:`grade` builds the lesson's tests (public and hidden) from its master with
-``otter assign`` in a private temporary folder, then for each submission:
+``otter assign`` in a private temporary folder (:mod:`peprkit.course._autograder`), then
+for each submission :func:`grade_one` runs:
 
 1. **Phase 1, sandboxed** (:mod:`peprkit.course._sandbox`: bubblewrap, else a fallback
    that says what it cannot protect): a fresh folder holding only a copy of the
@@ -12,15 +13,17 @@
    the interruption, or a notebook past ``timeout_s``, is stopped with every process it
    started; answers exported before are kept.
 2. **Phase 2, outside the student's code** (:mod:`peprkit.course._score`): a fresh
-   process imports the pristine checks, rebuilds the tests' context from the grader's own
+   process imports the pristine checks and hidden tests (:mod:`peprkit.checks`,
+   :mod:`peprkit.course.hidden`), rebuilds the tests' context from the grader's own
    inputs and the run's artifacts where the lesson says how, and runs every test; a
    learner's function is called only in a separate sandboxed worker on inputs the
    grader chose. Hidden tests draw their inputs from the instructor's secret.
 
-The gradebook (``out``) has one row per (student, lesson, question) with the
-submission's SHA-256: an identical file is skipped, a changed one re-graded, another
-lesson adds rows and never removes any, ``retry_failed`` re-runs only submissions with
-``timeout``/``crashed`` rows. It is rewritten atomically after every submission.
+The gradebook (``out``, :mod:`peprkit.course._gradebook`) has one row per (student,
+lesson, question) with the submission's SHA-256: an identical file is skipped, a changed
+one re-graded, another lesson adds rows and never removes any, ``retry_failed`` re-runs
+only submissions with ``timeout``/``crashed`` rows. It is rewritten atomically after
+every submission.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -41,211 +43,36 @@ from pathlib import Path
 
 import pandas as pd
 
-from peprkit._util import atomic_write, optional_import, progress_bar
-from peprkit.course import _sandbox
-from peprkit.course.authoring import find_master, run_assign
+from peprkit._util import atomic_write, progress_bar
+from peprkit.course import _gradebook, _sandbox
+from peprkit.course._autograder import Autograder, Question, build_autograder, cell_source
+from peprkit.course._gradebook import (
+    COLUMNS,
+    FAILED,
+    Score,
+    expand_submissions,
+    student_id,
+    summary,
+)
+from peprkit.course.authoring import find_master
+from peprkit.course.hidden import lesson_hooks
 
 __all__ = ["COLUMNS", "FAILED", "Autograder", "Graded", "Question", "Score", "build_autograder",
            "expand_submissions", "grade", "grade_one", "lesson_hooks", "sandbox_mode",
            "student_id", "summary"]
 
-#: Columns of the gradebook, one row per (student, lesson, question). ``feedback`` is
-#: safe to send to the student (the hint; never hidden tests or their inputs); ``detail``
-#: is for the instructor; ``cell_errors`` counts the cells of the submission that raised.
-COLUMNS = ["student", "lesson", "question", "points", "max_points", "status", "feedback",
-           "detail", "cell_errors", "sha256", "submission"]
-#: Statuses that ``retry_failed`` grades again (the submission's code did not finish).
-FAILED = ("timeout", "crashed")
 _GRACE_S = 5.0  # a cell may overrun its timer by this much before it is stopped from outside
-
-
-@dataclass(frozen=True)
-class Question:
-    """One graded question of a lesson: its name, worth, and whether a person grades it."""
-
-    name: str
-    max_points: float
-    manual: bool
-
-
-@dataclass(frozen=True)
-class Autograder:
-    """A lesson's tests, built from its master: test files by question (hidden included,
-    kept in memory), the questions, and the ids of each question's cells in the master."""
-
-    lesson: str
-    tests: dict[str, list[dict]]
-    questions: list[Question]
-    cells: dict[str, list[str]]
-    names: dict[str, list[str]]
-
-
-def build_autograder(master: str | Path, workdir: str | Path) -> Autograder:
-    """Run ``otter assign`` on ``master`` into ``workdir`` and read its tests and questions.
-
-    Auto-graded questions get their points from the generated test files (hidden tests
-    included); manual ones from their ``# BEGIN QUESTION`` config.
-    """
-    master = Path(master)
-    out = run_assign(master, Path(workdir) / "assign")
-    tf = optional_import("otter.test_files", extra="instructor", package="otter-grader")
-    tests, points, names = {}, {}, {}
-    for path in sorted((out / "autograder" / "tests").glob("*.py")):
-        text = path.read_text()
-        parsed = tf.ExceptionTestFile.from_string(text, path=str(path))
-        cases = _test_functions(text)
-        if len(cases) != len(parsed.test_cases):
-            raise RuntimeError(f"could not read the test functions of {path}")
-        tests[parsed.name] = [{**case, "name": tc.name, "hidden": bool(tc.hidden),
-                               "points": float(tc.points or 0.0)}
-                              for case, tc in zip(cases, parsed.test_cases, strict=True)]
-        points[parsed.name] = float(sum(tc.points for tc in parsed.test_cases))
-        names[parsed.name] = list(dict.fromkeys(p for c in cases for p in c["params"]))
-    questions = []
-    for name, pts, manual in _question_configs(master):
-        if manual:
-            questions.append(Question(name, float(pts or 0), True))
-        elif name in tests:
-            questions.append(Question(name, points[name], False))
-    return Autograder(master.stem, tests, questions, _question_cells(master), names)
-
-
-def _test_functions(text: str) -> list[dict]:
-    """The ``@test_case`` functions of an otter test file: source (no decorator) and
-    parameter names, in file order."""
-    import ast
-
-    found = []
-    for node in ast.parse(text).body:
-        if isinstance(node, ast.FunctionDef) and any(
-                "test_case" in ast.unparse(d) for d in node.decorator_list):
-            source = "\n".join(text.splitlines()[node.lineno - 1:node.end_lineno])
-            found.append({"function": node.name, "source": source,
-                          "params": [a.arg for a in node.args.args]})
-    return found
-
-
-def _source(cell: dict) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
-def _question_configs(master: Path) -> list[tuple[str, float | None, bool]]:
-    """``(name, points, manual)`` from the master's ``# BEGIN QUESTION`` raw cells."""
-    yaml = optional_import("yaml", extra="instructor", package="pyyaml")
-    nb = json.loads(Path(master).read_text())
-    found = []
-    for cell in nb["cells"]:
-        source = _source(cell)
-        if cell["cell_type"] == "raw" and source.lstrip().startswith("# BEGIN QUESTION"):
-            config = yaml.safe_load(source) or {}
-            found.append((str(config["name"]), config.get("points"), bool(config.get("manual"))))
-    return found
-
-
-def _question_cells(master: Path) -> dict[str, list[str]]:
-    """Ids of the code cells a learner sees in each question (answer and check cells)."""
-    yaml = optional_import("yaml", extra="instructor", package="pyyaml")
-    nb = json.loads(Path(master).read_text())
-    cells: dict[str, list[str]] = {}
-    current, in_tests = None, False
-    for cell in nb["cells"]:
-        source = _source(cell).lstrip()
-        if cell["cell_type"] == "raw":
-            if source.startswith("# BEGIN QUESTION"):
-                current = str((yaml.safe_load(source) or {}).get("name"))
-                cells[current] = []
-            elif source.startswith("# END QUESTION"):
-                current = None
-            elif source.startswith("# BEGIN TESTS"):
-                in_tests = True
-            elif source.startswith("# END TESTS"):
-                in_tests = False
-        elif cell["cell_type"] == "code" and current and not in_tests and cell.get("id"):
-            cells[current].append(cell["id"])
-    return cells
-
-
-def expand_submissions(submissions: Iterable[str | Path]) -> list[Path]:
-    """Submission notebooks: files as given, folders replaced by the ``*.ipynb`` inside.
-
-    Raises:
-        ValueError: a path that does not exist, is not a notebook, or a folder without any.
-    """
-    found: list[Path] = []
-    for item in submissions:
-        path = Path(item)
-        if path.is_dir():
-            inside = sorted(p for p in path.glob("*.ipynb") if not p.name.startswith("."))
-            if not inside:
-                raise ValueError(
-                    f"submissions: folder {str(path)!r} holds no .ipynb file; pass the "
-                    "folder the notebooks were collected into, or the notebooks themselves."
-                )
-            found.extend(inside)
-        elif not path.is_file():
-            raise ValueError(
-                f"submissions: {str(path)!r} does not exist; check the path (globs such as "
-                "'subs/*.ipynb' are expanded by your shell)."
-            )
-        elif path.suffix != ".ipynb":
-            raise ValueError(
-                f"submissions: {str(path)!r} is not a Jupyter notebook (.ipynb); download "
-                "the submission as .ipynb (File > Download > Download .ipynb in Colab)."
-            )
-        else:
-            found.append(path)
-    if not found:
-        raise ValueError("submissions: no notebook given; pass one or more .ipynb files.")
-    return found
-
-
-def student_id(path: str | Path, pattern: str | None = None) -> str:
-    """The student a submission belongs to: its file name without ``.ipynb``, or the
-    ``student`` group (else the first group) of ``pattern`` searched in the file name.
-
-    >>> student_id("subs/alice_01.ipynb", r"(?P<student>[a-z]+)_\\d+")
-    'alice'
-    >>> student_id("subs/Bob Smith.ipynb")
-    'Bob Smith'
-
-    Raises:
-        ValueError: when ``pattern`` does not match the file name.
-    """
-    name = Path(path).name
-    if not pattern:
-        return Path(path).stem
-    match = re.search(pattern, name)
-    if not match:
-        raise ValueError(
-            f"student_pattern={pattern!r} does not match the file name {name!r}; use a regular "
-            "expression with a group (?P<student>...) that every file name contains."
-        )
-    groups = match.groupdict()
-    return str(groups.get("student") or (match.group(1) if match.groups() else match.group(0)))
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Score:
-    """One question's result: points, status, what the student may see, and the rest."""
-
-    points: float
-    status: str
-    feedback: str
-    detail: str = ""
 
 
 @dataclass
 class Graded:
     """What :func:`grade_one` found: a :class:`Score` per auto-graded question, the cells
-    that raised, and how the sandboxed run ended."""
+    that raised, and how the sandboxed run ended (``run_status``: ``finished``,
+    ``timeout``, ``crashed``, or ``error`` for a notebook that could not be read)."""
 
     scores: dict[str, Score]
     cell_errors: list[str] = field(default_factory=list)
-    run: str = "finished"
+    run_status: str = "finished"
     wall_s: float = 0.0
 
 
@@ -255,34 +82,20 @@ def _failed(questions: Sequence[Question], status: str, feedback: str, detail: s
                    for q in questions if not q.manual}, [], status)
 
 
-def lesson_hooks(stem: str):
-    """The checks module of lesson ``stem`` when it declares grading hooks for exactly that
-    master (``GRADED_LESSON``): ``grading_parameters(rng)`` (inputs injected after the
-    ``parameters`` cell) and ``grading_context(parameters, folder)`` (the tests' context,
-    rebuilt by the grader instead of read from the notebook); else None.
-    ``grading_parameters`` may take a keyword ``quick`` (whether the batch runs quick)."""
-    import importlib
-
-    try:
-        module = importlib.import_module(f"peprkit.course.checks.lesson{stem[:2]}")
-    except ImportError:
-        return None
-    return module if getattr(module, "GRADED_LESSON", None) == stem else None
-
-
-def sandbox_mode(requested: str = "auto") -> str:
-    """``"bwrap"`` or ``"fallback"``: what ``requested`` (auto, bwrap, fallback) gives here.
+def sandbox_mode(sandbox: str = "auto") -> str:
+    """``"bwrap"`` or ``"fallback"``: what the ``sandbox`` option (auto, bwrap, fallback)
+    gives here.
 
     Raises:
-        ValueError: ``bwrap`` requested where bubblewrap cannot run, or an unknown mode.
+        ValueError: ``bwrap`` asked for where bubblewrap cannot run, or an unknown option.
     """
-    if requested not in ("auto", "bwrap", "fallback"):
-        raise ValueError(f"sandbox={requested!r} is not a sandbox mode; use 'auto', 'bwrap' "
+    if sandbox not in ("auto", "bwrap", "fallback"):
+        raise ValueError(f"sandbox={sandbox!r} is not a sandbox mode; use 'auto', 'bwrap' "
                          "or 'fallback'.")
     problem = _sandbox.bwrap_problem()
-    if requested == "bwrap" and problem:
+    if sandbox == "bwrap" and problem:
         raise ValueError(f"sandbox='bwrap' cannot be used here: {problem}.")
-    if requested == "fallback" or problem:
+    if sandbox == "fallback" or problem:
         return "fallback"
     return "bwrap"
 
@@ -293,7 +106,7 @@ def _plan(nb: dict, autograder: Autograder, cell_timeout_s: float,
     code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
     sources, ids = [], []
     for cell in code:
-        sources.append(_source(cell))
+        sources.append(cell_source(cell))
         ids.append(cell.get("id"))
         tags = (cell.get("metadata") or {}).get("tags") or []
         if "parameters" in tags and parameters:
@@ -393,7 +206,7 @@ def grade_one(
     timeout_s: float = 1200.0,
     cell_timeout_s: float = 300.0,
     env: Mapping[str, str] | None = None,
-    mode: str = "auto",
+    sandbox: str = "auto",
     seed: str = "",
     parameters: Mapping[str, object] | None = None,
     memory_gb: float = 16.0,
@@ -402,9 +215,10 @@ def grade_one(
 
     Never raises for a bad submission: an unreadable notebook scores 0 with status
     ``error``; questions not answered when the run timed out or crashed score 0 with
-    status ``timeout`` or ``crashed``; answered ones keep their points.
+    status ``timeout`` or ``crashed``; answered ones keep their points. ``sandbox`` is the
+    option of :func:`grade` (auto, bwrap, fallback).
     """
-    mode = sandbox_mode(mode)
+    mode = sandbox_mode(sandbox)
     limits = _sandbox.Limits(wall_s=float(timeout_s), cpu_s=max(60.0, 4 * float(timeout_s)),
                              memory_gb=float(memory_gb))
     with tempfile.TemporaryDirectory(prefix="peprkit-grade-") as tmp:
@@ -417,7 +231,7 @@ def grade_one(
                 raise ValueError("no list of cells")
             plan = _plan(nb, autograder, cell_timeout_s, parameters or {})
             code = [c for c in nb["cells"] if c.get("cell_type") == "code"]
-            sources = [_source(c) for c in code]
+            sources = [cell_source(c) for c in code]
             ids = [c.get("id") for c in code]
         except (ValueError, UnicodeDecodeError, OSError, TypeError, KeyError) as err:
             return _failed(autograder.questions, "error", "not a readable notebook: "
@@ -432,7 +246,7 @@ def grade_one(
         errors = [r.get("error", "") for r in records if r.get("event") == "end"
                   and not r.get("ok")]
         finished = any(r.get("event") == "done" for r in records)
-        run = "finished" if finished and outcome.status == "finished" else (
+        run_status = "finished" if finished and outcome.status == "finished" else (
             "timeout" if outcome.status == "timeout" else "crashed")
         reached = max((r["cell"] for r in records if type(r.get("cell")) is int), default=-1)
         job_questions, stopped = {}, {}
@@ -440,12 +254,12 @@ def grade_one(
             if q.manual:
                 continue
             answers, problem = _read_answers(work / ".grading", q.name)
-            if answers is None and not problem and run != "finished":
+            if answers is None and not problem and run_status != "finished":
                 why = outcome.note or ("the notebook's process died (crash, exit or out of "
                                        "memory)")
-                stopped[q.name] = Score(0.0, run, f"The notebook stopped at cell {reached + 1} "
-                                        f"before this question was answered: {why}.",
-                                        outcome.output_tail[-500:])
+                stopped[q.name] = Score(0.0, run_status, f"The notebook stopped at cell "
+                                        f"{reached + 1} before this question was answered: "
+                                        f"{why}.", outcome.output_tail[-500:])
                 continue
             # a rerun looks for the answer cells up to the question's last cell (when the
             # submission kept the master's cell ids), not in later cells of the notebook
@@ -454,7 +268,7 @@ def grade_one(
             job_questions[q.name] = {"tests": autograder.tests[q.name],
                                      "answers": answers, "answers_error": problem,
                                      "cells_until": None if last is None else last + 1}
-        results = _phase2(job_questions, autograder, tmp, work, mode=mode, limits=limits,
+        results = _phase2(job_questions, autograder, tmp, work, sandbox=mode, limits=limits,
                           seed=seed, parameters=parameters or {}, call_timeout_s=cell_timeout_s,
                           cells=sources)
     scores = dict(stopped)
@@ -462,16 +276,16 @@ def grade_one(
         if q.manual or q.name in scores:
             continue
         scores[q.name] = _decide(q, results.get(q.name))
-    if run != "finished":
+    if run_status != "finished":
         for name, s in scores.items():
             if s.status == "graded":
                 scores[name] = Score(s.points, s.status, s.feedback,
-                                     (s.detail + f" [the notebook later stopped: {run}"
+                                     (s.detail + f" [the notebook later stopped: {run_status}"
                                       f"{': ' + outcome.note if outcome.note else ''}]").strip())
-    return Graded(scores, errors, run, outcome.wall_s)
+    return Graded(scores, errors, run_status, outcome.wall_s)
 
 
-def _phase2(questions: dict, autograder: Autograder, tmp: Path, work: Path, *, mode: str,
+def _phase2(questions: dict, autograder: Autograder, tmp: Path, work: Path, *, sandbox: str,
             limits: _sandbox.Limits, seed: str, parameters: Mapping[str, object],
             call_timeout_s: float, cells: Sequence[str] = ()) -> dict:
     """Run :mod:`peprkit.course._score` in a fresh process; its JSON result, or
@@ -480,7 +294,7 @@ def _phase2(questions: dict, autograder: Autograder, tmp: Path, work: Path, *, m
         return {}
     job = {"lesson": autograder.lesson, "seed": seed, "questions": questions,
            "parameters": dict(parameters), "run_folder": str(work), "cells": list(cells),
-           "worker_folder": str(tmp / "worker"), "mode": mode,
+           "worker_folder": str(tmp / "worker"), "sandbox": sandbox,
            "limits": asdict(limits), "call_timeout_s": float(call_timeout_s)}
     n_tests = sum(len(q["tests"]) for q in questions.values())
     budget = 120.0 + n_tests * (float(call_timeout_s) + 5.0)
@@ -522,46 +336,16 @@ def _decide(question: Question, results) -> Score:
     return Score(float(points), "graded", feedback[:1000], detail[:2000])
 
 
-def _rows(student: str, submission: str, sha: str, autograder: Autograder, result: Graded
-          ) -> list[dict]:
-    rows = []
-    for q in autograder.questions:
-        if q.manual:
-            s = Score(float("nan"), "manual", "graded by a person", "")
-        else:
-            s = result.scores[q.name]
-        rows.append({"student": student, "lesson": autograder.lesson, "question": q.name,
-                     "points": None if q.manual else s.points, "max_points": q.max_points,
-                     "status": s.status, "feedback": s.feedback, "detail": s.detail,
-                     "cell_errors": len(result.cell_errors), "sha256": sha,
-                     "submission": submission})
-    return rows
-
-
-def _read_book(out: Path | None) -> pd.DataFrame:
-    if out is None or not out.is_file():
-        return pd.DataFrame(columns=COLUMNS)
-    book = pd.read_csv(out, dtype={"student": str, "lesson": str, "question": str,
-                                   "sha256": str, "submission": str, "feedback": str,
-                                   "detail": str, "status": str}, keep_default_na=False,
-                       na_values={"points": [""], "max_points": [""]})
-    missing = [c for c in COLUMNS if c not in book.columns]
-    if missing:
-        raise ValueError(
-            f"out={str(out)!r} is not a peprkit gradebook (it lacks the column(s) {missing}); "
-            "write to a new file, or move the old one away."
-        )
-    return book[COLUMNS]
-
-
 def _package_digest() -> str:
-    """Hash of the grader's own source files (``peprkit/course``: checks and scorer), which
-    a fallback sandbox cannot protect from a submission."""
-    root = Path(__file__).resolve().parent
+    """Hash of the grader's own source files (``peprkit/course``: scorer and hidden tests;
+    ``peprkit/checks``: the checks the tests call), which a fallback sandbox cannot protect
+    from a submission."""
+    package = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        h.update(str(path.relative_to(root)).encode())
-        h.update(path.read_bytes())
+    for root in (package / "course", package / "checks"):
+        for path in sorted(root.rglob("*.py")):
+            h.update(str(path.relative_to(package)).encode())
+            h.update(path.read_bytes())
     return h.hexdigest()
 
 
@@ -629,16 +413,10 @@ def grade(
     paths = expand_submissions(submissions)
     mode = sandbox_mode(sandbox)
     out = Path(out) if out is not None else None
-    book = _read_book(out)
-    ids = [(p, student_id(p, student_pattern), _sha256(p)) for p in paths]
-    todo = []
-    for path, student, sha in ids:
-        rows = book[(book["student"] == student) & (book["lesson"] == master.stem)]
-        if retry_failed:
-            if rows["status"].isin(FAILED).any() or rows.empty:
-                todo.append((path, student, sha))
-        elif not resume or rows.empty or set(rows["sha256"]) != {sha}:
-            todo.append((path, student, sha))
+    book = _gradebook.read_book(out)
+    given = _gradebook.identify(paths, student_pattern)
+    todo = _gradebook.to_grade(book, given, master.stem, resume=resume,
+                               retry_failed=retry_failed)
     env = {"MPLBACKEND": "Agg", **(env or {})}
     if quick:
         env["PEPRKIT_QUICK"] = "1"
@@ -658,53 +436,34 @@ def grade(
         import inspect
 
         draw = hooks.grading_parameters
-        mode_kw = {"quick": quick} if "quick" in inspect.signature(draw).parameters else {}
-        parameters = draw(rng(master.stem[:2], "parameters", seed=seed), **mode_kw)
+        quick_kw = {"quick": quick} if "quick" in inspect.signature(draw).parameters else {}
+        parameters = draw(rng(master.stem[:2], "parameters", seed=seed), **quick_kw)
     if todo:
         digest = _package_digest() if mode == "fallback" else ""
         with tempfile.TemporaryDirectory(prefix="peprkit-autograder-") as tmp:
             autograder = build_autograder(master, tmp)
             with ThreadPoolExecutor(max_workers=int(jobs)) as pool:
-                futures = {pool.submit(grade_one, p, autograder, timeout_s=timeout_s,
-                                       cell_timeout_s=cell_timeout_s, env=env, mode=mode,
+                futures = {pool.submit(grade_one, sub.path, autograder, timeout_s=timeout_s,
+                                       cell_timeout_s=cell_timeout_s, env=env, sandbox=mode,
                                        seed=seed, parameters=parameters,
-                                       memory_gb=memory_gb): (p, s, h) for p, s, h in todo}
+                                       memory_gb=memory_gb): sub for sub in todo}
                 bar = progress_bar(iterable=as_completed(futures), total=len(futures),
                                    desc="grading", unit="notebook")
                 for future in bar:
-                    path, student, sha = futures[future]
-                    rows = pd.DataFrame(_rows(student, str(path), sha, autograder,
-                                              future.result()), columns=COLUMNS)
-                    keep = ~((book["student"] == student) & (book["lesson"] == master.stem))
-                    book = pd.concat([book[keep], rows], ignore_index=True) if len(
-                        book[keep]) else rows
+                    sub, graded = futures[future], future.result()
+                    rows = _gradebook.rows(sub, master.stem, autograder.questions,
+                                           graded.scores, len(graded.cell_errors))
+                    book = _gradebook.merge(book, rows, sub.student, master.stem)
                     if out is not None:
                         atomic_write(out, book.to_csv(index=False))
                     if digest and _package_digest() != digest:
                         raise RuntimeError(
                             "peprkit's grading files changed while grading (a submission may have "
-                            f"rewritten them; last graded: {path}). Reinstall peprkit, and "
+                            f"rewritten them; last graded: {sub.path}). Reinstall peprkit, and "
                             "grade with bubblewrap so that submissions cannot write outside "
                             "their folder."
                         )
     if out is not None and not out.is_file():
         atomic_write(out, book.to_csv(index=False))
-    students = {s: i for i, (_, s, _) in enumerate(ids)}
-    mine = book[(book["lesson"] == master.stem) & book["student"].isin(students)]
-    return mine.sort_values("student", key=lambda s: s.map(students), kind="stable"
-                            ).reset_index(drop=True)
+    return _gradebook.batch_rows(book, master.stem, given)
 
-
-def summary(grades: pd.DataFrame) -> pd.DataFrame:
-    """Total auto-graded points per student and lesson (manual questions left out).
-
-    >>> g = pd.DataFrame({"student": ["a", "a", "a"], "lesson": ["01"] * 3,
-    ...                   "question": ["q1", "q2", "r"], "points": [1.0, 0.0, None],
-    ...                   "max_points": [1.0, 2.0, 2.0], "status": ["graded", "graded", "manual"]})
-    >>> summary(g)
-      student lesson  points  max_points
-    0       a     01     1.0         3.0
-    """
-    auto = grades[grades["status"] != "manual"]
-    return auto.groupby(["student", "lesson"], sort=False, as_index=False)[
-        ["points", "max_points"]].sum()

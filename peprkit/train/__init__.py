@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from peprkit._util import optional_import, progress_bar
 from peprkit._validation import check_choice, check_number
-from peprkit.metric import auc, majority_accuracy
+from peprkit.metric import majority_accuracy
 from peprkit.schema import HISTORY_COLUMNS, SUMMARY_COLUMNS
 from peprkit.train import _checkpoint, _loop, _record
 from peprkit.train._checkpoint import BEST, CHECKPOINT, run_folder
@@ -51,7 +51,6 @@ __all__ = [
     "ChanceLevelWarning",
     "Run",
     "Scores",
-    "auc",
     "evaluate",
     "finetune",
     "run_folder",

@@ -1,0 +1,148 @@
+"""Small helpers shared by the lessons' self-checks (hints, never answers)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+class CheckFailed(AssertionError):
+    """A self-check that did not pass: its message is the hint.
+
+    It is an ``AssertionError``, so otter, pytest and ``peprkit grade`` record a failure;
+    in Jupyter, IPython and Colab it shows the hint alone, without a traceback through
+    the kit's code (IPython calls ``_render_traceback_`` when it is there).
+
+    >>> err = CheckFailed("divide by the range")
+    >>> isinstance(err, AssertionError), err._render_traceback_()[-1]
+    (True, 'divide by the range')
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return ["\x1b[0;31mNot yet:\x1b[0m (self-check)", *str(self).splitlines()]
+
+
+CheckFailed.__module__ = "peprkit.checks"
+
+
+def answered(value: Any, name: str) -> None:
+    """Fail with a hint when ``value`` is still the notebook's ``...`` placeholder (or None)."""
+    if value is Ellipsis or value is None:
+        raise CheckFailed(
+            f"`{name}` is still empty: replace the `...` with your answer and run the cell again."
+        )
+
+
+def number(value: Any, name: str, unit: str = "") -> float:
+    """``value`` as a float, or a hint that one number was expected."""
+    answered(value, name)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise CheckFailed(
+            f"`{name}` should be a single number{f' in {unit}' if unit else ''}, got "
+            f"{type(value).__name__}. If you have a one-row Series, take `.item()` or `float(...)`."
+        )
+    return float(value)
+
+
+def result_of(func: Any, name: str, *args: Any) -> Any:
+    """What the learner's function ``name`` returns for ``args``, or a hint when it is not a
+    function yet or still returns the placeholder.
+
+    >>> result_of(lambda x: x + 1, "inc", 1)
+    2
+    """
+    answered(func, name)
+    if not callable(func):
+        raise CheckFailed(f"`{name}` should be a function (def {name}(...): ...).")
+    result = func(*args)
+    if result is None or result is Ellipsis:
+        raise CheckFailed(
+            f"`{name}` returned {result!r}: replace the `...` in its body and end it with "
+            "`return <your result>`."
+        )
+    return result
+
+
+def close(a: float, b: float, rtol: float = 1e-6) -> bool:
+    """True when ``a`` and ``b`` agree (both infinite counts as equal)."""
+    if math.isinf(a) or math.isinf(b):
+        return a == b
+    return math.isclose(a, b, rel_tol=rtol, abs_tol=1e-12)
+
+
+def values(answer: Any, name: str, n: int) -> np.ndarray:
+    """``answer`` as a float array of length ``n``, or a hint about its shape."""
+    answered(answer, name)
+    try:
+        arr = np.asarray(answer, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise CheckFailed(
+            f"`{name}` should hold numbers (a Series, array or list), got "
+            f"{type(answer).__name__}."
+        ) from None
+    if arr.size != n:
+        raise CheckFailed(f"`{name}` should hold {n} values (one per model), got {arr.size}.")
+    return arr
+
+
+def same(arr: np.ndarray, expected: Any) -> bool:
+    """True when two arrays agree to floating-point precision."""
+    return bool(np.allclose(arr, np.asarray(expected, dtype=float), rtol=1e-6, atol=1e-9))
+
+
+def model_name(answer: Any, name: str, table: pd.DataFrame) -> str:
+    """``answer`` as one of the table's model names, or a hint."""
+    answered(answer, name)
+    if not isinstance(answer, str):
+        raise CheckFailed(
+            f"`{name}` should be a model name (a string such as the ones in the `model` "
+            f"column), got {type(answer).__name__}."
+        )
+    if answer not in set(table["model"].astype(str)):
+        raise CheckFailed(
+            f"`{name}`={answer!r} is not a model of your table; copy a name from its "
+            "`model` column."
+        )
+    return answer
+
+
+def columns(table: Any, name: str, required: list[str]) -> pd.DataFrame:
+    """``table`` as a DataFrame holding ``required`` columns, or a hint naming the missing ones."""
+    answered(table, name)
+    if not isinstance(table, pd.DataFrame):
+        raise CheckFailed(f"`{name}` should be a pandas DataFrame, got {type(table).__name__}.")
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise CheckFailed(f"`{name}` lacks the column(s) {missing}.")
+    return table
+
+
+def minmax_slips(got: np.ndarray, performance: Any, resource: Any, *, symbol: str, what: str,
+                 unit: str, largest: str, cheapest: str) -> None:
+    """Raise the hint for the two usual slips of a PePR computed by hand with min-max R.
+
+    ``got`` is the learner's scores, ``performance`` and ``resource`` the raw columns:
+    forgetting to normalise (``P / (1 + x)``) and dividing by the maximum only
+    (``P / (1 + x / max)``). Returns when neither slip matches.
+
+    >>> minmax_slips(np.array([0.5, 0.25]), [1.0, 1.0], [1.0, 3.0], symbol="t", what="time",
+    ...              unit="seconds", largest="longest time", cheapest="fastest run")
+    Traceback (most recent call last):
+    ...
+    peprkit.checks.CheckFailed: PePR takes the normalised time, ...
+    """
+    p = np.asarray(performance, dtype=float)
+    x = np.asarray(resource, dtype=float)
+    if same(got, p / (1 + x)):
+        raise CheckFailed(
+            f"PePR takes the normalised {what}, R = ({symbol} - {symbol}_min) / "
+            f"({symbol}_max - {symbol}_min), not {unit} as measured."
+        )
+    if x.max() > 0 and same(got, p / (1 + x / x.max())):
+        raise CheckFailed(
+            f"R looks divided by the {largest} only; min-max also subtracts the smallest, "
+            f"so the {cheapest} gets R = 0."
+        )

@@ -1,0 +1,127 @@
+"""Build a lesson's autograder from its master: the master read once, otter's tests read back.
+
+:func:`read_master` parses a master notebook in ONE pass: its questions (name, points,
+manual or not, from the ``# BEGIN QUESTION`` raw cells) and the ids of the code cells a
+learner sees in each question (answer and check cells, not the tests). :func:`build_autograder`
+runs ``otter assign`` on the master into a private folder and reads the generated test
+files (hidden ones included, kept in memory): each test function's source and parameters,
+and the points they carry.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from peprkit._util import optional_import
+from peprkit.course.authoring import run_assign
+
+
+@dataclass(frozen=True)
+class Question:
+    """One graded question of a lesson: its name, worth, and whether a person grades it."""
+
+    name: str
+    max_points: float
+    manual: bool
+
+
+@dataclass(frozen=True)
+class Outline:
+    """What a master says, read in one pass: its questions in order (points as the
+    ``# BEGIN QUESTION`` config gives them, 0 when it gives none) and, by question, the ids
+    of the code cells a learner sees (answer and check cells, not the tests)."""
+
+    questions: tuple[Question, ...]
+    cells: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class Autograder:
+    """A lesson's tests, built from its master: test files by question (hidden included,
+    kept in memory), the questions, the ids of each question's cells in the master, and
+    the notebook variables each question's tests take."""
+
+    lesson: str
+    tests: dict[str, list[dict]]
+    questions: list[Question]
+    cells: dict[str, list[str]]
+    names: dict[str, list[str]]
+
+
+def cell_source(cell: dict) -> str:
+    """A notebook cell's source as one string (nbformat stores a string or a list of lines).
+
+    >>> cell_source({"source": ["a = 1\\n", "b = 2"]})
+    'a = 1\\nb = 2'
+    """
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def read_master(master: str | Path) -> Outline:
+    """The questions of ``master`` and the ids of each question's learner cells."""
+    yaml = optional_import("yaml", extra="instructor", package="pyyaml")
+    nb = json.loads(Path(master).read_text())
+    questions: list[Question] = []
+    cells: dict[str, list[str]] = {}
+    current, in_tests = None, False
+    for cell in nb["cells"]:
+        source = cell_source(cell).lstrip()
+        if cell["cell_type"] == "raw":
+            if source.startswith("# BEGIN QUESTION"):
+                config = yaml.safe_load(source) or {}
+                current = str(config["name"])
+                questions.append(Question(current, float(config.get("points") or 0),
+                                          bool(config.get("manual"))))
+                cells[current] = []
+            elif source.startswith("# END QUESTION"):
+                current = None
+            elif source.startswith("# BEGIN TESTS"):
+                in_tests = True
+            elif source.startswith("# END TESTS"):
+                in_tests = False
+        elif cell["cell_type"] == "code" and current and not in_tests and cell.get("id"):
+            cells[current].append(cell["id"])
+    return Outline(tuple(questions), cells)
+
+
+def build_autograder(master: str | Path, workdir: str | Path) -> Autograder:
+    """Run ``otter assign`` on ``master`` into ``workdir`` and read its tests and questions.
+
+    Auto-graded questions get their points from the generated test files (hidden tests
+    included); manual ones from their ``# BEGIN QUESTION`` config.
+    """
+    master = Path(master)
+    outline = read_master(master)
+    out = run_assign(master, Path(workdir) / "assign")
+    tf = optional_import("otter.test_files", extra="instructor", package="otter-grader")
+    tests, points, names = {}, {}, {}
+    for path in sorted((out / "autograder" / "tests").glob("*.py")):
+        text = path.read_text()
+        parsed = tf.ExceptionTestFile.from_string(text, path=str(path))
+        cases = _test_functions(text)
+        if len(cases) != len(parsed.test_cases):
+            raise RuntimeError(f"could not read the test functions of {path}")
+        tests[parsed.name] = [{**case, "name": tc.name, "hidden": bool(tc.hidden),
+                               "points": float(tc.points or 0.0)}
+                              for case, tc in zip(cases, parsed.test_cases, strict=True)]
+        points[parsed.name] = float(sum(tc.points for tc in parsed.test_cases))
+        names[parsed.name] = list(dict.fromkeys(p for c in cases for p in c["params"]))
+    questions = [q if q.manual else replace(q, max_points=points[q.name])
+                 for q in outline.questions if q.manual or q.name in tests]
+    return Autograder(master.stem, tests, questions, outline.cells, names)
+
+
+def _test_functions(text: str) -> list[dict]:
+    """The ``@test_case`` functions of an otter test file: source (no decorator) and
+    parameter names, in file order."""
+    found = []
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.FunctionDef) and any(
+                "test_case" in ast.unparse(d) for d in node.decorator_list):
+            source = "\n".join(text.splitlines()[node.lineno - 1:node.end_lineno])
+            found.append({"function": node.name, "source": source,
+                          "params": [a.arg for a in node.args.args]})
+    return found
