@@ -25,7 +25,7 @@ import pytest
 _SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
 _STATE: dict = {}
 # nbval runs cells with store_history=False, so a kernel's `In` stays empty; the masters'
-# hidden tests rerun the answer cells they find there (checks.answer_cells()), so an
+# hidden tests rerun the answer cells they find there (hidden.answer_cells()), so an
 # IPython startup file records each cell nbval runs
 _RECORD_CELLS = """\
 def _peprkit_record(info, _shell=get_ipython()):  # noqa: F821

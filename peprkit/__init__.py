@@ -2,7 +2,8 @@
 
 ``import peprkit`` is light (numpy only): the metric functions are re-exported
 here; the heavier modules (``plot``, ``meter``, ``data``, ``models``, ``train``,
-``sweep``, ``widgets``, ``checks``, ``bundle``, ``paper``) load on first attribute access.
+``sweep``, ``widgets``, ``checks``, ``bundle``, ``paper``, ``conclude``, ``demo``) load on
+first attribute access.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from peprkit.metric import (
 )
 
 _SUBMODULES = (
-    "bundle", "checks", "data", "demo", "meter", "models", "paper", "plot", "pool", "schema",
-    "sweep", "train", "widgets",
+    "bundle", "checks", "conclude", "data", "demo", "meter", "models", "paper", "plot", "pool",
+    "schema", "sweep", "train", "widgets",
 )
 
 __all__ = [

@@ -2,8 +2,9 @@
 
 :func:`size_threshold` turns a ``threshold`` argument (``"median"`` or a parameter count)
 into the parameter count that splits small from large models; :func:`compare_sizes`
-(re-exported by :mod:`peprkit.metric`) compares the two groups' scores, and the size plots
-of :mod:`peprkit.plot` shade the same split. scipy is imported inside
+(re-exported by :mod:`peprkit.metric`) compares the two groups' scores, model by model
+(:func:`peprkit._compare.compare_models`: seeds averaged first), and the size plots of
+:mod:`peprkit.plot` shade the same split. scipy is imported inside
 :func:`compare_sizes` only.
 """
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from peprkit._compare import compare_models
 from peprkit._validation import check_finite, column_values, require_columns, show
 
 if TYPE_CHECKING:
@@ -54,15 +56,21 @@ def size_threshold(threshold: float | str, params: Any) -> float:
 
 @dataclass(frozen=True)
 class SizeComparison:
-    """Result of :func:`compare_sizes`.
+    """Result of :func:`compare_sizes`. Scores are per-model means (a model's seeds averaged).
 
     Attributes:
         threshold: the parameter count splitting small (at or under) from large models.
         median_small: median score of the models with ``params <= threshold``.
         median_large: median score of the models with ``params > threshold``.
-        n_small: number of small models.
+        n_small: number of small models (models, not runs).
         n_large: number of large models.
-        p_value: two-sided Mann-Whitney U p-value for small vs large.
+        p_value: two-sided Mann-Whitney U p-value for small vs large, on per-model means.
+        runs_small, runs_large: rows (runs) in each group.
+        difference: ``median_small - median_large``.
+        ci_low, ci_high: bootstrap 95% interval of ``difference``.
+        cliffs_delta: Cliff's delta of small against large, in [-1, 1].
+        min_p_value: the smallest p-value ``n_small`` + ``n_large`` models allow: with
+            3 + 3 models p is never below 0.1.
     """
 
     threshold: float
@@ -71,6 +79,13 @@ class SizeComparison:
     n_small: int
     n_large: int
     p_value: float
+    runs_small: int = 0
+    runs_large: int = 0
+    difference: float = float("nan")
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
+    cliffs_delta: float = float("nan")
+    min_p_value: float = float("nan")
 
 
 def compare_sizes(
@@ -79,19 +94,26 @@ def compare_sizes(
     score: str,
     params: str = "num_params",
     threshold: float | str = "median",
+    model: str | None = "model",
 ) -> SizeComparison:
     """Compare the score of small and large models, as the paper does at 24.6M parameters.
 
-    Models with ``params <= threshold`` are small, the rest large; the result holds each
-    group's median score and size and the two-sided Mann-Whitney U p-value
-    (``scipy.stats.mannwhitneyu``), which asks whether one group tends to score higher.
+    Models with ``params <= threshold`` are small, the rest large. Each model's runs (its
+    seeds) are averaged first, so the models are the units and ``n_small`` / ``n_large``
+    count models; the result holds each group's median per-model score, the difference of
+    medians with a bootstrap interval, Cliff's delta and the two-sided Mann-Whitney U
+    p-value (``scipy.stats.mannwhitneyu``), which asks whether one group tends to score
+    higher, beside the smallest p-value those group sizes allow
+    (:func:`peprkit._compare.compare_models`).
 
     Args:
-        df: one row per model.
+        df: one row per run or per model.
         score: the column to compare (e.g. ``"pepr_e"`` or ``"test_acc"``).
         params: the parameter-count column.
-        threshold: ``"median"`` (of ``df[params]``) or a positive parameter count such as
-            ``24.6e6`` (see :func:`size_threshold`).
+        threshold: ``"median"`` (of ``df[params]``, over rows) or a positive parameter
+            count such as ``24.6e6`` (see :func:`size_threshold`).
+        model: the column naming each model, whose runs are averaged; None, or a column
+            ``df`` lacks, treats every row as a model.
 
     Returns:
         A :class:`SizeComparison`.
@@ -106,8 +128,8 @@ def compare_sizes(
     >>> res = compare_sizes(runs, score="pepr_e")
     >>> res.threshold, res.median_small, res.median_large, res.n_small, res.n_large
     (21500000.0, 0.8, 0.5, 3, 3)
-    >>> round(res.p_value, 3)
-    0.1
+    >>> round(res.p_value, 3), res.min_p_value  # 3 + 3 models: p is never below 0.1
+    (0.1, 0.1)
     """
     require_columns(df, [score], arg="score")
     require_columns(df, [params], arg="params")
@@ -122,14 +144,19 @@ def compare_sizes(
             "pass a threshold between the smallest and largest parameter count "
             "(and at least two models)."
         )
-    from scipy.stats import mannwhitneyu
-
-    test = mannwhitneyu(s[small], s[~small], alternative="two-sided")
+    res = compare_models(df, score=score, group=small, model=model, order=(True, False))
     return SizeComparison(
         threshold=cut,
-        median_small=float(np.median(s[small])),
-        median_large=float(np.median(s[~small])),
-        n_small=int(small.sum()),
-        n_large=int((~small).sum()),
-        p_value=float(test.pvalue),
+        median_small=res.median[0],
+        median_large=res.median[1],
+        n_small=res.n[0],
+        n_large=res.n[1],
+        p_value=res.p_value,
+        runs_small=res.runs[0],
+        runs_large=res.runs[1],
+        difference=res.difference,
+        ci_low=res.ci[0],
+        ci_high=res.ci[1],
+        cliffs_delta=res.cliffs_delta,
+        min_p_value=res.min_p_value,
     )

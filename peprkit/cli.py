@@ -277,7 +277,8 @@ def _add_sweep(sub) -> None:
                    help="i/n: run only every n-th job, from the i-th (0-based), e.g. 0/4 on one "
                    "machine and 1/4 on the next (default: all jobs)")
     p.add_argument("--batch-size", type=_count, default=32, help="images per training step")
-    p.add_argument("--lr", type=_positive, default=5e-4, help="learning rate (Adam)")
+    p.add_argument("--lr", type=_positive, default=None,
+                   help="learning rate (default: the recipe's, see peprkit.train.RECIPES)")
     p.add_argument("--device", default="auto",
                    help="cpu, cuda, cuda:1, ... or auto (a CUDA GPU when there is one)")
     p.add_argument("--no-download", action="store_true", help="never download the dataset")
@@ -338,7 +339,8 @@ def _add_grade(sub) -> None:
         description="Grade notebooks of one lesson into a gradebook CSV, one row per student "
         "and question. Each notebook runs sandboxed; scores are decided in a separate process "
         "from the answers it exported; hidden tests draw their inputs from your secret.",
-    )
+        epilog="Course tools: peprkit grade report|manual|merge-marks|export|similarity|merge "
+        "(peprkit grade TOOL --help).")
     p.add_argument("submissions", nargs="+", help="student notebooks (.ipynb) or folders of them")
     p.add_argument("--lesson", required=True, help='lesson number or name, e.g. "01"')
     p.add_argument("--out", default="grades.csv", help="CSV to write (default grades.csv)")
@@ -348,7 +350,11 @@ def _add_grade(sub) -> None:
                    help="seconds allowed for one whole submission (default 1200)")
     p.add_argument("--cell-timeout", type=float, default=300.0,
                    help="seconds allowed for one cell or test (default 300)")
-    p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    p.add_argument("--jobs", type=_jobs, default=1, help="submissions graded at once, or "
+                   "'auto' (from the cores and free memory) (default 1)")
+    p.add_argument("--shard", type=_shard, default=None, help="grade only share I of N of the "
+                   "submissions (I/N, from 0, by file hash): one job of an array; then "
+                   "'peprkit grade merge' the gradebooks")
     p.add_argument("--full", action="store_true",
                    help="run submissions in full mode instead of PEPRKIT_QUICK=1")
     p.add_argument("--restart", action="store_true",
@@ -359,17 +365,28 @@ def _add_grade(sub) -> None:
                    help="regular expression finding the student in the file name "
                    "(group 'student'; default: the file name)")
     p.add_argument("--sandbox", choices=["auto", "bwrap", "fallback"], default="auto",
-                   help="bwrap (bubblewrap), fallback (no file/network isolation), or auto")
+                   help="auto or bwrap: bubblewrap, and refuse to grade where it cannot run "
+                   "(default); fallback: grade without file or network isolation (only when "
+                   "given)")
+
+
+def _jobs(text: str) -> int | str:
+    """argparse type: ``auto`` or a whole number >= 1."""
+    return "auto" if text == "auto" else _count(text)
 
 
 def _cmd_grade(args) -> int:
+    from peprkit.course._sandbox import choose
     from peprkit.course.grading import grade, summary
 
+    mode = choose(args.sandbox)  # without bubblewrap: refused (exit 2) unless fallback given
+    if not _course_commands().prepare_grade(args):  # --jobs auto, --shard
+        return 0
     grades = grade(
         args.submissions, lesson=args.lesson, out=args.out, source_dir=args.source,
         timeout_s=args.timeout, cell_timeout_s=args.cell_timeout, quick=not args.full,
         jobs=args.jobs, resume=not args.restart, retry_failed=args.retry_failed,
-        student_pattern=args.student_pattern, sandbox=args.sandbox,
+        student_pattern=args.student_pattern, sandbox=mode,
     )
     print(summary(grades).to_string(index=False))
     problems = grades[grades["status"].isin(["error", "timeout", "crashed"])]
@@ -511,7 +528,34 @@ _COMMANDS = {
     "course": (_add_course, _cmd_course),
     "bundle": (_add_bundle, _cmd_bundle),
     "class": (_add_class, _cmd_class),
+    "check-submission": (lambda sub: _course_commands().add_check_submission(sub),
+                         lambda args: _course_commands().run_check_submission(args)),
 }
+#: ``peprkit grade TOOL ...``: course tools read by their own parser (peprkit.course.commands).
+_GRADE_TOOLS = ("report", "manual", "merge-marks", "export", "similarity", "merge")
+
+
+def _course_commands():
+    from peprkit.course import commands
+
+    return commands
+
+
+def _grade_tool(argv: list[str]) -> int:
+    """``peprkit grade TOOL ...`` (see :data:`_GRADE_TOOLS`)."""
+    commands = _course_commands()
+    parser = commands.build_tools_parser(_Parser)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:
+        return int(done.code or 0)
+    try:
+        return int(commands.run_tool(args) or 0)
+    except ValueError as err:
+        tool = parser._subparsers._group_actions[0].choices[args.tool]
+        print(f"peprkit grade {args.tool}: error: {_name_options(str(err), tool)}",
+              file=sys.stderr)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -526,6 +570,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) >= 2 and argv[0] == "grade" and argv[1] in _GRADE_TOOLS:
+        return _grade_tool(argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

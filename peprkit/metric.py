@@ -5,16 +5,19 @@ non-negative resource, usually min-max normalised per dataset so that R lies in 
 P/2 <= PePR <= P (Selvan et al., NLDL 2025). Every function here is a pure function of
 array-likes or DataFrames. Only numpy is imported at module level, so ``import peprkit``
 stays fast: pandas is imported where a DataFrame is built (:func:`pepr_curve`) and scipy
-inside :func:`compare_sizes`; an object can only be a pandas Series or DataFrame when
+inside :func:`compare_models`; an object can only be a pandas Series or DataFrame when
 pandas is already loaded, which is how the type checks below avoid importing it.
 
-Two parts live in their own modules and are re-exported here: the scores computed from
+Three parts live in their own modules and are re-exported here: the scores computed from
 labels alone (:func:`majority_accuracy`, :func:`balanced_accuracy`, :func:`auc`, in
-:mod:`peprkit._performance`), and the small-versus-large comparison (:func:`compare_sizes`,
-:class:`SizeComparison`, in :mod:`peprkit._sizes`, beside the one parser of a size
-threshold, which the plots share). The rest stays in this module: the score, its normalisations, the
-chance-adjusted performance it is computed on, its curve along a run and the Pareto front
-are one concept, PePR and its scales, and each part is used by the next.
+:mod:`peprkit._performance`), the comparison of two groups of models on the right unit
+(:func:`compare_models`, :class:`GroupComparison`, :func:`smallest_p_value`, in
+:mod:`peprkit._compare`: a model's seeds are averaged before models are compared), and the
+small-versus-large comparison built on it (:func:`compare_sizes`, :class:`SizeComparison`,
+in :mod:`peprkit._sizes`, beside the one parser of a size threshold, which the plots
+share). The rest stays in this module: the score, its normalisations, the chance-adjusted
+performance it is computed on, its curve along a run and the Pareto front are one concept,
+PePR and its scales, and each part is used by the next.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from peprkit._compare import GroupComparison, compare_models, smallest_p_value
 from peprkit._performance import auc, balanced_accuracy, majority_accuracy
 from peprkit._sizes import SizeComparison, compare_sizes
 from peprkit._validation import (
@@ -44,12 +48,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "GroupComparison",
     "PeprOptimum",
     "SizeComparison",
     "add_pepr",
     "auc",
     "balanced_accuracy",
     "chance_adjusted",
+    "compare_models",
     "compare_sizes",
     "majority_accuracy",
     "normalize",
@@ -57,6 +63,7 @@ __all__ = [
     "pepr",
     "pepr_curve",
     "pepr_optimum",
+    "smallest_p_value",
 ]
 
 _METHODS = ("minmax", "max")

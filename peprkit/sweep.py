@@ -83,9 +83,12 @@ def append_row(out: str | os.PathLike, row: pd.DataFrame) -> pd.DataFrame:
 def _run_dir(root: Path, job: dict[str, Any], dataset: str, size: int, epochs: int,
              options: dict[str, Any]) -> Path:
     """The run's checkpoint folder, named by every setting that defines the run."""
-    from peprkit.train import PROTOCOL, run_folder
+    from peprkit.train import PROTOCOL, recipe_for, run_folder
 
-    settings = {k: options.get(k, PROTOCOL[k]) for k in ("lr", "batch_size", "optimizer")}
+    _, recipe = recipe_for(job["model"], job["pretrained"], options.get("recipe", "auto"),
+                           options.get("lr"), options.get("optimizer"))
+    settings = {"lr": recipe["lr"], "optimizer": recipe["optimizer"],
+                "batch_size": options.get("batch_size", PROTOCOL["batch_size"])}
     return run_folder(root, {**job, "dataset": dataset, "size": size, "epochs": epochs,
                              **settings})
 

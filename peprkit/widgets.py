@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from peprkit._synthetic import number_source
 from peprkit._util import did_you_mean, optional_import
 from peprkit._validation import check_number, require_columns
 from peprkit.metric import normalize, pareto_front, pepr
@@ -95,7 +96,11 @@ def explore(
     Controls: the performance column, the PePR variant (E/C/M/T), the normalisation
     (min-max over the chosen models, or a fixed budget given in the resource's units),
     the models, and, when the table holds several datasets/experiments (``by``), which
-    one. Everything shown comes from :func:`rank` and :func:`peprkit.plot.pareto`.
+    one. Everything shown comes from :func:`rank` and :func:`peprkit.plot.pareto`: a model's
+    seeds are one point with a range bar, labelled once; labels never overlap and stay inside
+    the plot; the x label says how the resource was obtained (measured, estimated,
+    synthetic, ...); for ``test_acc`` the majority-class baseline is drawn when ``df`` has a
+    ``majority_acc`` column with one value per experiment.
 
     Args:
         df: one row per model and dataset, in the sweep schema.
@@ -161,10 +166,12 @@ def explore(
         subset = subset[subset[label].astype(str).isin(models)]
         table = rank(subset, performance=performance, variant=variant, label=label,
                      budget=budget if normalisation == "budget" else None)
-        fig, ax = plt.subplots(figsize=(6, 4))
+        word = number_source(subset, VARIANTS[variant])
+        fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
         plot.pareto(table, performance=performance, resource="R", label=label,
-                    normalize_resource=False, ax=ax)
-        ax.set_xlabel(f"normalised {VARIANTS[variant]} ({normalisation}), R")
+                    normalize_resource=False, baseline=_majority(subset, performance),
+                    source=word, ax=ax)
+        ax.set_xlabel(f"normalised {VARIANTS[variant]} ({normalisation}; {word}), R")
         if group is not None:
             ax.set_title(f"{ax.get_title()}\n{by} = {group}", fontsize=10)
         display(fig)
@@ -241,6 +248,15 @@ def profile_slider(*, performance: float = 0.8, resource: float = 0.3):
         resource=widgets.FloatSlider(value=resource, description="R", **slider),
     )
     return _finish(controls, show, state)
+
+
+def _majority(df: pd.DataFrame, performance: str) -> float | None:
+    """The one majority-class accuracy of ``df`` when ``performance`` is an accuracy it
+    applies to (``test_acc``), else None."""
+    if performance != "test_acc" or "majority_acc" not in df.columns:
+        return None
+    values = df["majority_acc"].dropna().unique()
+    return float(values[0]) if len(values) == 1 else None
 
 
 def _remember(state: dict, fig) -> None:

@@ -107,6 +107,8 @@ def test_the_notebook_runner_reads_the_kernels_history(monkeypatch):
 otter = pytest.importorskip("otter")
 nbformat = pytest.importorskip("nbformat")
 
+from _sandboxes import grading_sandbox  # noqa: E402
+
 from peprkit.course import authoring, grading  # noqa: E402
 
 V4 = nbformat.v4
@@ -179,7 +181,8 @@ def test_grading_reruns_the_answer_cell_in_the_sandbox(rerun_lesson):
     ]
     start = time.monotonic()
     grades = grading.grade(paths, lesson="01", source_dir=root / "source", timeout_s=120,
-                           cell_timeout_s=3, secret="rerun-tests", jobs=2)
+                           cell_timeout_s=3, secret="rerun-tests", jobs=2,
+                           sandbox=grading_sandbox())
     wall = time.monotonic() - start
     points = dict(zip(grades["student"], grades["points"], strict=True))
     assert points == {"computed": 2.0, "typed": 0.0, "lookup": 0.0,

@@ -101,9 +101,9 @@ def test_l00_q1_and_q2_pass():
     checks.lesson00.q1(15 * 20 / 3.6e6, power_w=15, duration_s=20)
 
     class Reading:
-        sources = {"cpu": "estimated:cpu-utilisation", "gpu": "unavailable"}
+        sources = {"cpu": "estimated:cpu-time", "gpu": "unavailable"}
 
-    checks.lesson00.q2("estimated:cpu-utilisation", reading=Reading())
+    checks.lesson00.q2("estimated:cpu-time", reading=Reading())
     _fails(checks.lesson00.q2, "unavailable", reading=Reading(), hint="key 'cpu'")
     _fails(checks.lesson00.q2, 3, reading=Reading(), hint="label text")
 

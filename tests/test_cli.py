@@ -59,7 +59,7 @@ def test_every_option_has_help_and_shows_its_default(path, parser):
 def test_defaults_are_shown_once_and_readably(capsys):
     assert cli.main(["sweep", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert "learning rate (Adam) (default: 0.0005)" in text
+    assert "learning rate (default: the recipe's, see peprkit.train.RECIPES)" in text
     assert "(default: 1.0)" in text and "(default: None)" not in text
     assert "(default: False)" not in text and "default: default" not in text.lower()
 

@@ -11,8 +11,10 @@ import pytest
 pytest.importorskip("otter")
 nbformat = pytest.importorskip("nbformat")
 
+from _sandboxes import grading_sandbox  # noqa: E402
+
 from peprkit.cli import main  # noqa: E402
-from peprkit.course import _gradebook, _sandbox, authoring, grading  # noqa: E402
+from peprkit.course import _gradebook, _sandbox, _score, authoring, grading  # noqa: E402
 
 V4 = nbformat.v4
 SECRET = "tests-secret"
@@ -87,7 +89,7 @@ def tiny(tmp_path_factory):
 
 def _grade(paths, root, **kwargs):
     options = {"lesson": "01", "source_dir": root / "source", "timeout_s": 120,
-               "cell_timeout_s": 3, "secret": SECRET, **kwargs}
+               "cell_timeout_s": 3, "secret": SECRET, "sandbox": grading_sandbox(), **kwargs}
     return grading.grade(paths, **options)
 
 
@@ -267,7 +269,8 @@ def test_gradebook_keeps_other_lessons_regrades_changed_files_and_retries_failed
     bob = _variant(solution, subs / "bob_hw.ipynb", value=hang)
     out = tmp_path / "book.csv"
     options = {"out": out, "source_dir": source, "timeout_s": 60, "cell_timeout_s": 1,
-               "secret": SECRET, "student_pattern": r"(?P<student>[a-z]+)_hw"}
+               "secret": SECRET, "student_pattern": r"(?P<student>[a-z]+)_hw",
+               "sandbox": grading_sandbox()}
     grading.grade([ann, bob], lesson="01", **options)
     grading.grade([ann], lesson="07", **options)
     book = pd.read_csv(out, dtype={"lesson": str})
@@ -362,6 +365,25 @@ def test_bad_options_raise_value_error(tiny, kwargs, match):
         grading.grade([solution], **options)
 
 
+def test_grade_refuses_without_bubblewrap_unless_fallback_is_asked_for(tiny, tmp_path,
+                                                                        monkeypatch):
+    root, solution, _ = tiny
+    monkeypatch.setattr(_sandbox, "bwrap_problem", lambda: "bubblewrap (bwrap) is not installed")
+    good = shutil.copy(solution, tmp_path / "good.ipynb")
+    out = tmp_path / "book.csv"
+    for asked in ("auto", "bwrap"):
+        with pytest.raises(_sandbox.SandboxRefused, match=rf"sandbox='{asked}': bubblewrap "
+                           r"cannot run here \(bubblewrap \(bwrap\) is not installed\)") as err:
+            _grade([good], root, out=out, sandbox=asked)
+        assert isinstance(err.value, ValueError)
+        assert "sudo apt-get install bubblewrap" in str(err.value)
+        assert "sandbox='fallback'" in str(err.value)
+    assert not out.exists(), "a refused batch wrote a gradebook"
+    grades = _grade([good], root, out=out, sandbox="fallback")
+    assert _points(grades, "good")["q1"] == 2.0
+    assert (grades["sandbox"] != "bwrap").all()
+
+
 def test_fallback_names_what_it_cannot_protect_once_per_batch(tiny, tmp_path, capsys):
     root, solution, student = tiny
     good = shutil.copy(solution, tmp_path / "good.ipynb")
@@ -386,7 +408,8 @@ def test_scrubbed_environment_keeps_only_the_allow_list(monkeypatch):
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
-    assert main(["grade", str(tmp_path / "nope.ipynb"), "--lesson", "01"]) == 2
+    assert main(["grade", str(tmp_path / "nope.ipynb"), "--lesson", "01",
+                 "--sandbox", grading_sandbox()]) == 2
     err = capsys.readouterr().err
     assert err.startswith("peprkit grade: error: submissions:") and "Traceback" not in err
 
@@ -420,21 +443,32 @@ def test_exported_answers_that_are_not_json_score_zero(tmp_path):
     folder = tmp_path / ".grading"
     (folder / "answers").mkdir(parents=True)
     (folder / "answers" / "q1.json").write_text("{not json")
-    answers, problem = grading._read_answers(folder, "q1")
+    answers, problem, _ = _score.read_answers(tmp_path, "q1")
     assert answers is None and "not valid JSON" in problem
     (folder / "answers" / "q1.json").write_text(json.dumps([1, 2]))
-    assert grading._read_answers(folder, "q1")[0] is None
+    assert _score.read_answers(tmp_path, "q1")[0] is None
     (folder / "answers" / "q1.json").write_text("[" * 100_000 + "]" * 100_000)
-    assert "not valid JSON" in grading._read_answers(folder, "q1")[1]
+    assert "nested too deep" in _score.read_answers(tmp_path, "q1")[1]
+    (folder / "answers" / "q1.json").write_text("[[]" + ",[]" * 1_100_000 + "]")
+    assert "more than" in _score.read_answers(tmp_path, "q1")[1]
 
 
 def test_planted_symlinks_are_not_followed_out_of_the_folder(tmp_path):
-    folder = tmp_path / "sub" / ".grading"
+    run = tmp_path / "sub"
+    folder = run / ".grading"
     (folder / "answers").mkdir(parents=True)
     outside = tmp_path / "secret.json"
     outside.write_text('{"double": 1}')
     (folder / "answers" / "q1.json").symlink_to(outside)
-    assert grading._read_answers(folder, "q1") == (None, "")
+    answers, problem, _ = _score.read_answers(run, "q1")
+    assert answers is None and "not a plain file" in problem
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "answers").mkdir(parents=True)
+    (elsewhere / "answers" / "q2.json").write_text('{"value": 42}')
+    shutil.rmtree(folder)
+    folder.symlink_to(elsewhere)  # a linked folder is refused too
+    answers, problem, _ = _score.read_answers(run, "q2")
+    assert answers is None and "not a plain file" in problem
 
 
 def test_codec_exports_plain_data_functions_as_source_and_objects_as_attributes():
@@ -462,3 +496,46 @@ def test_codec_exports_plain_data_functions_as_source_and_objects_as_attributes(
     assert back["run"].epochs == 2 and not hasattr(back["run"], "_private")
     assert back["arr"].tolist() == [0, 1, 2] and np.isnan(back["nan"]) and back["e"] is ...
     assert "pickle" not in json.dumps(data)
+
+
+def test_a_learner_function_using_imported_kit_functions_runs_in_the_worker(tmp_path,
+                                                                           monkeypatch):
+    from peprkit import pepr as kit_pepr
+    from peprkit.course import _codec
+    from peprkit.course._learner_calls import RemoteFunction, StudentCodeError, Worker
+    from peprkit.metric import normalize
+
+    def answer(performance, energy):
+        return [round(float(v), 6) for v in kit_pepr(performance, normalize(energy))]
+
+    monkeypatch.chdir(tmp_path)  # the notebook's folder (the kit is not in it)
+    f = _codec.decode(json.loads(json.dumps(_codec.encode({"f": answer}))))["f"]
+    assert f.helpers == {"kit_pepr": "from peprkit.metric import pepr as kit_pepr",
+                         "normalize": "from peprkit.metric import normalize as normalize"}
+    assert "def pepr" not in json.dumps(f.helpers)
+    worker = Worker({"answer": f}, tmp_path / "worker", mode=grading_sandbox(),
+                    limits=_sandbox.Limits(wall_s=120), call_timeout_s=60)
+    try:
+        got = RemoteFunction(worker, "answer")([0.8, 0.6], [1.0, 3.0])
+        with pytest.raises(StudentCodeError, match=r"ByHand: .*pepr"):
+            RemoteFunction(worker, "answer").refusing(["pepr"], [0.8, 0.6], [1.0, 3.0])
+        assert RemoteFunction(worker, "answer")([0.8, 0.6], [1.0, 3.0]) == got  # only then
+    finally:
+        worker.close()
+    assert got == answer([0.8, 0.6], [1.0, 3.0]) == [0.8, 0.3]
+
+
+def test_a_hidden_by_hand_refusal_is_shown_and_other_hidden_messages_are_not():
+    question = grading.Question("q1", 2.0, False)
+    hint = "peprkit.normalize is the kit's own function: compute it by hand"
+    results = [{"name": "q1 public", "hidden": False, "points": 1.0, "passed": True},
+               {"name": "q1 hidden", "hidden": True, "points": 1.0, "passed": False,
+                "message": f"ByHand: {hint}", "by_hand": hint},
+               {"name": "q1 hidden 2", "hidden": True, "points": 0.0, "passed": False,
+                "message": "AssertionError: x=0.8137 gave 3"}]
+    score = grading._decide(question, results)
+    assert score.points == 0.0 and score.feedback == hint
+    assert "0.8137" not in score.feedback and "0.8137" in score.detail
+    score = grading._decide(question, [r for r in results if "by_hand" not in r])
+    assert "hidden tests" in score.feedback and "0.8137" not in score.feedback
+

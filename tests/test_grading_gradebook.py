@@ -14,10 +14,13 @@ from peprkit.course._gradebook import (
     Score,
     Submission,
     batch_rows,
+    csv_safe,
+    duplicates,
     identify,
     merge,
     read_book,
     rows,
+    to_csv,
     to_grade,
 )
 
@@ -120,3 +123,51 @@ def test_a_book_round_trips_through_csv(tmp_path):
     out.write_text("submission,points\na.ipynb,1\n")
     with pytest.raises(ValueError, match="is not a peprkit gradebook"):
         read_book(out)
+
+
+def test_two_files_of_one_student_are_duplicates_and_one_file_twice_is_not(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for folder in ("a", "b"):
+        (tmp_path / folder / "carol.ipynb").write_text(folder)
+    (tmp_path / "ann.ipynb").write_text("x")
+    ann = tmp_path / "ann.ipynb"
+    subs = identify([tmp_path / "a" / "carol.ipynb", tmp_path / "b" / "carol.ipynb", ann,
+                     tmp_path / "a" / ".." / "ann.ipynb"])
+    assert [s.student for s in subs] == ["carol", "carol", "ann"]  # ann's file once
+    doubled = duplicates(subs)
+    assert doubled == {tmp_path / "a" / "carol.ipynb": [tmp_path / "b" / "carol.ipynb"],
+                       tmp_path / "b" / "carol.ipynb": [tmp_path / "a" / "carol.ipynb"]}
+
+
+def test_every_text_cell_written_is_csv_safe_and_cells_raised_is_kept(tmp_path):
+    sub = Submission(Path("=cmd.ipynb"), "'=cmd", "aa")
+    new = rows(sub, "01_x", QUESTIONS, {"q1": Score(1.0, "graded", "+1 hint", "@x")}, 2,
+               "cell 3: NameError: x; cell 5: -1")
+    text = to_csv(_book(new, _rows("ann", "a1")))
+    out = tmp_path / "book.csv"
+    out.write_text(text)
+    back = read_book(out).set_index(["student", "question"])
+    assert back.loc[("'=cmd", "q1"), "feedback"] == "'+1 hint"
+    assert back.loc[("'=cmd", "q1"), "detail"] == "'@x"
+    assert back.loc[("'=cmd", "q1"), "submission"] == "'=cmd.ipynb"
+    assert back.loc[("'=cmd", "q1"), "cells_raised"] == "cell 3: NameError: x; cell 5: -1"
+    assert back.loc[("ann", "q1"), "cells_raised"] == ""
+    assert csv_safe("\tx") == "'\tx" and csv_safe("'=x") == "'=x"
+
+
+def test_sandbox_and_wall_time_are_recorded_and_older_books_still_read(tmp_path):
+    new = rows(_sub("ann", "a1"), "01_x", QUESTIONS, {"q1": Score(2.0, "graded", "")}, 0,
+               "", "fallback (as root)", 12.345)
+    out = tmp_path / "book.csv"
+    out.write_text(to_csv(_book(new, _rows("bob", "b1"))))
+    back = read_book(out).set_index(["student", "question"])
+    assert back.loc[("ann", "q1"), "sandbox"] == "fallback (as root)"
+    assert back.loc[("ann", "essay"), "wall_s"] == pytest.approx(12.35)
+    assert back.loc[("bob", "q1"), "sandbox"] == "" and pd.isna(back.loc[("bob", "q1"), "wall_s"])
+    old = pd.read_csv(out).drop(columns=["cells_raised", "sandbox", "wall_s"])
+    old.to_csv(out, index=False)
+    back = read_book(out)
+    assert list(back.columns) == COLUMNS
+    assert (back["sandbox"] == "").all() and back["wall_s"].isna().all()
+    assert (back["cells_raised"] == "").all()

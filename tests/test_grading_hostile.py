@@ -1,15 +1,20 @@
 """Hostile submissions of lesson 01 graded in ONE batch with honest ones.
 
 Honest scores must be exact, every cheat must score 0 on the questions it targets, the
-batch must end in time and leave no process behind. Assertions that only bubblewrap can
-make true (hiding files outside the submission's folder) are skipped, with the reason,
-where bubblewrap cannot run.
+batch must end in time and leave no process behind, and an honest notebook graded right
+after each newer attack (``after_<attack>``) scores full marks. Assertions that only
+bubblewrap can make true (hiding files outside the submission's folder, no answer key in
+a hidden rerun) are skipped, with the reason, where bubblewrap cannot run; those that
+need a root grader (a fork bomb as root) where the grader is not root.
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +24,8 @@ import pytest
 
 pytest.importorskip("otter")
 nbformat = pytest.importorskip("nbformat")
+
+from _sandboxes import grading_sandbox  # noqa: E402
 
 from peprkit.checks import lesson01  # noqa: E402
 from peprkit.course import _sandbox, authoring, grading  # noqa: E402
@@ -32,7 +39,21 @@ MARK = "peprkit-hostile-marker"
 SECRET_ENV = "PEPRKIT_H2_INSTRUCTOR_TOKEN"
 BWRAP = _sandbox.bwrap_problem()
 needs_bwrap = pytest.mark.skipif(BWRAP is not None, reason=f"bubblewrap cannot run: {BWRAP}")
+ROOT = os.geteuid() == 0
 QUESTIONS = ["q1", "q2", "q3", "q4"]
+#: The batch's sandbox folder limit (MB): small, so that filling the disk stays cheap.
+DISK_MB = 192
+
+
+@dataclasses.dataclass(frozen=True)
+class _BatchLimits(_sandbox.Limits):
+    disk_mb: float = DISK_MB
+
+
+#: Attacks added with "grading sealed for real", each followed by an honest notebook.
+SEALED = ["frame_key", "reads_traceback", "by_hand_kit", "fills_disk", "hides", "reads_secret"]
+if ROOT:
+    SEALED.append("fork_bomb")
 
 
 def _answer_cells(nb, blank_nb):
@@ -130,7 +151,97 @@ def corpus(tmp_path_factory):
     (subs / "invalid.ipynb").write_text('{"cells": [ not json')
     books["invalid"] = subs / "invalid.ipynb"
     save("hard_coded", _hard_coded(sol()))
+    private = root / "private"
+    private.mkdir(mode=0o700)
+    (private / "grading.json").write_text('{"grading_secret": "hostile"}')
+    attacks = _sealed_attacks(sol, after, canary, private / "grading.json", root)
+    for name in SEALED:
+        save(name, attacks[name])
+        save(f"after_{name}", sol())
     return root, source, books, canary
+
+
+#: Exercise 4's answer read off the public check (its frames, while it runs).
+FRAME_KEY = """import sys
+from peprkit import checks
+seen = {}
+def tracer(frame, event, arg):
+    if frame.f_code.co_name == "q4" and event == "return":
+        seen.update(frame.f_locals.get("expected") or {})
+    return tracer
+sys.settrace(tracer)
+try:
+    checks.lesson01.q4(0.0, 0.0, 0.0, 0.0, table=table, model=MODEL, drop=DROP,
+                       budget_kwh=BUDGET_KWH)
+except AssertionError:
+    pass
+finally:
+    sys.settrace(None)
+minmax_with, minmax_without = seen["minmax_with"], seen["minmax_without"]
+budget_with, budget_without = seen["budget_with"], seen["budget_without"]"""
+#: The same from the failed check's traceback (``err.__traceback__``).
+TRACEBACK_KEY = """from peprkit import checks
+found = {}
+try:
+    checks.lesson01.q4(0.0, 0.0, 0.0, 0.0, table=table, model=MODEL, drop=DROP,
+                       budget_kwh=BUDGET_KWH)
+except AssertionError as err:
+    tb = err.__traceback__
+    while tb is not None:
+        found.update(tb.tb_frame.f_locals.get("expected") or {})
+        tb = tb.tb_next
+minmax_with, minmax_without = found["minmax_with"], found["minmax_without"]
+budget_with, budget_without = found["budget_with"], found["budget_without"]"""
+#: Exercises 1 and 2 (by hand) answered with the kit's own functions.
+BY_HAND_KIT = {
+    "normalize_by_hand": "def normalize_by_hand(values):\n"
+                         "    return list(peprkit.normalize(values))",
+    "pepr_by_hand": "from peprkit import pepr as kit_pepr\n\n\ndef pepr_by_hand(p, r):\n"
+                    "    return kit_pepr(p, r)",
+}
+
+
+def _replace(nb, name, source, keep=False):
+    """``nb`` with the answer cell that defines or assigns ``name`` replaced by ``source``
+    (with ``keep``: ``source`` put before the cell's own code)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and (f"def {name}(" in cell.source
+                                         or f"\n{name} =" in f"\n{cell.source}"):
+            cell.source = f"{source}\n{cell.source}" if keep else source
+            return nb
+    raise AssertionError(f"no answer cell for {name}")
+
+
+def _sealed_attacks(sol, after, canary, secret, root):
+    """The notebooks of the newer attacks (each a solution with the attack built in)."""
+    hides = (f"import ctypes, time\nctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\ntime.sleep(6)\n"
+             f"open({str(canary / 'late_hidden')!r}, 'w').write('x')\n"
+             f"open({str(root / 'grades.csv')!r}, 'a').write('mallory,01_pepr_metric\\n')\n")
+    daemon = ("import subprocess, sys\n"
+              "spawn = ('import subprocess, sys; subprocess.Popen([sys.executable, \"-c\", '\n"
+              f"         + repr({hides!r}) + ', {MARK!r}], start_new_session=True)')\n"
+              "subprocess.run([sys.executable, '-c', spawn])")
+    fill = ("chunk = b'x' * (1 << 20)\nn = 0\nwhile True:\n"
+            "    with open(f'fill{n}.bin', 'wb') as fh:\n"
+            "        for _ in range(8):\n            fh.write(chunk)\n    n += 1")
+    bomb = ("import os, time\nforked = 0\ntry:\n    while forked < 5000:\n"
+            "        if os.fork() == 0:\n            time.sleep(120)\n            os._exit(0)\n"
+            "        forked += 1\nexcept OSError:\n    pass")
+    by_hand = sol()
+    for name, source in BY_HAND_KIT.items():
+        _replace(by_hand, name, source)
+    return {
+        "frame_key": _replace(sol(), "minmax_with", FRAME_KEY),
+        "reads_traceback": _replace(sol(), "minmax_with", TRACEBACK_KEY),
+        "by_hand_kit": by_hand,
+        "fills_disk": _insert_after(sol(), after["q1"], fill),
+        "hides": _insert_after(sol(), after["q1"], daemon),
+        # exercise 2's cell reads the grader's private secret first: it defines
+        # pepr_by_hand (2 points) only where the secret could be read
+        "reads_secret": _replace(sol(), "pepr_by_hand", f"open({str(secret)!r}).read()",
+                                 keep=True),
+        "fork_bomb": _insert_after(sol(), after["q1"], bomb),
+    }
 
 
 def _first(nb, source):
@@ -201,16 +312,36 @@ def graded(corpus, tmp_path_factory):
     master_before = (source / "01_pepr_metric.ipynb").read_bytes()
     (root / "shared.txt").write_text("original")
     names = list(books)
+    peak: collections.Counter = collections.Counter()
+    done = threading.Event()
+
+    def watch() -> None:  # the most processes any sandbox's own user ran at once
+        while not done.is_set():
+            now = collections.Counter(
+                p.info["uids"].real for p in psutil.process_iter(["uids"])
+                if p.info["uids"] and _sandbox._is_sandbox_uid(p.info["uids"].real))
+            for uid, count in now.items():
+                peak[uid] = max(peak[uid], count)
+            done.wait(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     start = time.monotonic()
     try:
-        grades = grading.grade([books[n] for n in names], lesson="01", source_dir=source,
-                               out=root / "grades.csv", timeout_s=TIMEOUT_S,
-                               cell_timeout_s=CELL_TIMEOUT_S, jobs=2, secret="hostile-tests")
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_sandbox, "Limits", _BatchLimits)
+            grades = grading.grade([books[n] for n in names], lesson="01", source_dir=source,
+                                   out=root / "grades.csv", timeout_s=TIMEOUT_S,
+                                   cell_timeout_s=CELL_TIMEOUT_S, jobs=2,
+                                   secret="hostile-tests", sandbox=grading_sandbox())
     finally:
         os.environ.pop(SECRET_ENV, None)
+        done.set()
     elapsed = time.monotonic() - start
     time.sleep(8)  # the detached process would write its late canary by now
     return {"grades": grades, "elapsed": elapsed, "n": len(names), "canary": canary,
+            "peak": max(peak.values(), default=0),
+            "book": pd.read_csv(root / "grades.csv"),
             "master_unchanged": (source / "01_pepr_metric.ipynb").read_bytes() == master_before,
             "shared_unchanged": (root / "shared.txt").read_text() == "original",
             "alive": _batch_processes()}
@@ -286,3 +417,63 @@ def test_gradebook_rows_are_complete(graded):
     assert (g.groupby("student").size() == 5).all()
     assert not g.duplicated(["student", "lesson", "question"]).any()
     assert pd.api.types.is_numeric_dtype(g["points"])
+
+
+def test_honest_notebooks_after_each_attack_score_full_marks(graded):
+    g = graded["grades"]
+    for name in SEALED:
+        assert _points(g, f"after_{name}") == {q: 2 for q in QUESTIONS}, name
+
+
+@needs_bwrap
+def test_the_answer_key_cannot_be_read_from_a_public_check(graded):
+    """Exercise 4 read off the check's frames (a tracer) or off its traceback: the
+    traceback holds none of the check's values, and the hidden rerun of the cell finds
+    no checks to read (bubblewrap hides the lessons' checks from it)."""
+    g = graded["grades"]
+    for cheat in ("frame_key", "reads_traceback"):
+        points = _points(g, cheat)
+        assert points["q4"] == 0 and points["q1"] == points["q3"] == 2, (cheat, points)
+    rows = g[(g["student"] == "frame_key") & (g["question"] == "q4")]
+    assert "(hidden)" in rows["detail"].iloc[0] and "lesson01" in rows["detail"].iloc[0]
+
+
+def test_the_kits_own_function_earns_nothing_in_a_by_hand_exercise(graded):
+    g = graded["grades"]
+    assert _points(g, "by_hand_kit") == {"q1": 0, "q2": 0, "q3": 2, "q4": 2}
+    rows = g[g["student"] == "by_hand_kit"].set_index("question")
+    for q in ("q1", "q2"):
+        assert "by hand" in rows.loc[q, "detail"], rows.loc[q, "detail"]
+
+
+def test_filling_the_disk_is_stopped_and_the_batch_goes_on(graded):
+    g = graded["grades"]
+    assert _points(g, "fills_disk")["q1"] == 2
+    status = _status(g, "fills_disk")
+    assert {status[q] for q in ("q2", "q3", "q4")} == {"crashed"}
+    rows = g[(g["student"] == "fills_disk") & (g["question"] == "q2")]
+    assert "disk limit" in rows["feedback"].iloc[0], rows["feedback"].iloc[0]
+
+
+def test_a_hidden_daemon_neither_survives_nor_rewrites_the_gradebook(graded):
+    if BWRAP is not None and not (ROOT and _sandbox._python_for_others()):
+        pytest.skip("the fallback run as the grader's own user cannot find a daemon that "
+                    "hides its environment (INSTRUCTORS.md says so)")
+    assert _points(graded["grades"], "hides") == {q: 2 for q in QUESTIONS}
+    assert not (graded["canary"] / "late_hidden").exists()
+    assert "mallory" not in set(graded["book"]["student"])
+
+
+def test_the_graders_private_secret_stays_unread(graded):
+    if BWRAP is not None and not (ROOT and _sandbox._python_for_others()):
+        pytest.skip("the fallback run as the grader's own user reads its files "
+                    "(INSTRUCTORS.md says so)")
+    assert _points(graded["grades"], "reads_secret") == {"q1": 2, "q2": 0, "q3": 2, "q4": 2}
+
+
+@pytest.mark.skipif(not ROOT, reason="the grader does not run as root here")
+def test_a_fork_bomb_as_root_is_bounded(graded):
+    if BWRAP is not None and not _sandbox._python_for_others():
+        pytest.skip("the fallback runs submissions as root here (missing_protections says so)")
+    assert _points(graded["grades"], "fork_bomb")["q1"] == 2
+    assert 0 < graded["peak"] <= _sandbox.Limits().processes + 8, graded["peak"]

@@ -19,7 +19,6 @@ from peprkit.course._codec import decode, encode
 from peprkit.course.hidden import _inputs, answer_cells, lesson00, lesson02, lesson03
 
 SOURCE = Path(__file__).resolve().parents[1] / "notebooks" / "source"
-SEEDS = range(20)
 
 
 def _master_cells(stem: str) -> list[str]:
@@ -56,14 +55,14 @@ ANSWERS = {
 
 
 @pytest.mark.parametrize(("stem", "question"), list(HIDDEN))
-def test_the_solution_passes_every_draw(stem, question):
+def test_the_solution_passes_every_draw(stem, question, drawn_seeds):
     everything = _master_cells(stem)
     # what the runner picks from the whole master: its import lines and the answer cells
     cells = imports(everything) + pick_cells(everything, ANSWERS[stem, question])
     assert any("# SOLUTION" in c for c in cells)
     hidden = HIDDEN[stem, question]
     hidden(answer_cells(everything), rng=np.random.default_rng(100))
-    for seed in SEEDS:
+    for seed in drawn_seeds:
         hidden(answer_cells(cells), rng=np.random.default_rng(seed))
     hidden(_ThroughCodec(cells), rng=np.random.default_rng(99))
 
@@ -80,7 +79,7 @@ WRONG = {
     ],
     ("00_setup", "q2"): [
         "cpu_source = ...",
-        "cpu_source = 'estimated:cpu-utilisation'",
+        "cpu_source = 'estimated:cpu-time'",
         "cpu_source = 'measured:rapl'",
         "cpu_source = reading.sources['gpu']",
         "cpu_source = str(reading.sources)",
@@ -305,6 +304,63 @@ def test_a_history_linked_outside_the_folder_is_refused(tmp_path):
     (ref / "history.csv").symlink_to(outside)
     with pytest.raises(CheckFailed, match="missing"):
         lesson03.grading_context({}, tmp_path / "sub")
+
+
+def _within(seconds, fn, *args):
+    """``fn(*args)`` run in a thread: its result or exception, failing the test when it
+    has not returned after ``seconds`` (it blocks)."""
+    import threading
+
+    box = {}
+
+    def run():
+        try:
+            box["result"] = fn(*args)
+        except BaseException as err:  # noqa: BLE001
+            box["error"] = err
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"{fn.__name__} blocked on a planted file"
+    return box
+
+
+def test_a_fifo_or_a_symlink_planted_as_a_run_artifact_is_refused_without_blocking(tmp_path):
+    import os
+
+    rng = np.random.default_rng(3)
+    for batch in (8, 64):
+        _write_run(tmp_path, f"runs/02_measuring_energy/batch{batch}", _name(batch, epochs=2),
+                   _inputs.history(rng, epochs=2, energy_per_epoch_kwh=1e-5))
+    history = next((tmp_path / "runs/02_measuring_energy/batch8").iterdir()) / "history.csv"
+    relative = str(history.relative_to(tmp_path))
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.csv"
+    outside.write_text(history.read_text())
+    history.unlink()
+    os.mkfifo(history)  # nobody writes it: opening it to read would block
+    got = _within(10, _inputs.read_artifact, tmp_path, relative)
+    assert isinstance(got.get("error"), CheckFailed) and "missing" in str(got["error"])
+    got = _within(10, lesson02.grading_context, {}, tmp_path)
+    assert isinstance(got.get("error"), CheckFailed), got  # batch8's run has no history
+    history.unlink()
+    history.symlink_to(outside)
+    got = _within(10, _inputs.read_artifact, tmp_path, relative)
+    assert isinstance(got.get("error"), CheckFailed) and "missing" in str(got["error"])
+    history.unlink()
+    history.write_text(outside.read_text())
+    # the stand-in dataset lesson 02 counts images from, planted as a FIFO or a link
+    npz = tmp_path / "runs/02_measuring_energy/breastmnist-synthetic_28px_600_seed0.npz"
+    os.mkfifo(npz)
+    got = _within(10, lesson02.grading_context, {}, tmp_path)
+    assert "n_images" not in got["result"], "a FIFO was read as the training data"
+    npz.unlink()
+    from peprkit.data import make_synthetic
+
+    make_synthetic(outside.with_suffix(".npz"), n_train=600)
+    npz.symlink_to(outside.with_suffix(".npz"))
+    got = _within(10, lesson02.grading_context, {}, tmp_path)
+    assert "n_images" not in got["result"], "a link out of the folder was followed"
 
 
 @pytest.mark.parametrize("module", [lesson00, lesson02, lesson03])

@@ -22,7 +22,6 @@ from peprkit.checks import lesson07 as checks07
 from peprkit.course.hidden import answer_cells, lesson06, lesson07
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-SEEDS = range(20)
 QUESTIONS = [(lesson06, q) for q in ("q1", "q2", "q3")] + [
     (lesson07, q) for q in ("q1", "q2", "q3", "q4")]
 IDS = [f"{m.__name__[-2:]}-{q}" for m, q in QUESTIONS]
@@ -80,9 +79,9 @@ def fails(module, question: str, *cells: str, seeds=range(3)) -> bool:
 
 # --- the solutions pass on every draw; blanks fail ---------------------------------------
 @pytest.mark.parametrize(("module", "question"), QUESTIONS, ids=IDS)
-def test_solution_passes_on_many_seeds(module, question):
+def test_solution_passes_on_many_seeds(module, question, drawn_seeds):
     cells = solution(module)
-    for seed in SEEDS:
+    for seed in drawn_seeds:
         hidden(module, question, cells, seed)
 
 
@@ -90,14 +89,6 @@ def test_solution_passes_on_many_seeds(module, question):
 def test_blank_notebook_fails(module, question):
     with pytest.raises(CheckFailed):
         hidden(module, question, student(module))
-
-
-def test_hidden_cells_in_masters():
-    """Every auto-graded question has a hidden test cell calling its hidden_qK."""
-    for module, question in QUESTIONS:
-        cells = _code(NOTEBOOKS / "source" / f"{STEMS[module]}.ipynb")
-        call = f"hidden.{module.__name__.split('.')[-1]}.hidden_{question}(rerun)"
-        assert any(c.startswith("# HIDDEN") and call in c for c in cells), (module, question)
 
 
 # --- lesson 06 ---------------------------------------------------------------------------

@@ -184,7 +184,7 @@ def test_rapl_permission_denied_falls_back_to_labelled_estimate(tmp_path, monkey
                        cpu_watts_per_core=12.0).start()
     cpu_s.value, clock.t = 12.5, clock.t + 5  # 2.5 busy core-seconds
     total = meter.stop()
-    assert total.sources["cpu"] == "estimated:cpu-utilisation"
+    assert total.sources["cpu"] == "estimated:cpu-time"
     assert total.sources["ram"] == "estimated:ram-per-gb"
     assert total.cpu_kwh == pytest.approx(2.5 * 12.0 / KWH)
     assert total.assumptions == {"cpu_watts_per_core": 12.0, "ram_watts_per_gb": 0.375}
@@ -419,7 +419,7 @@ def test_laps_frame_and_csv_log(tmp_path):
     assert frame["co2_g_cum"].iloc[-1] == pytest.approx(meter.total.co2_g)
     assert meter.total.duration_s == 180.0
     on_disk = pd.read_csv(log)
-    assert on_disk["cpu_source"].eq("estimated:cpu-utilisation").all()
+    assert on_disk["cpu_source"].eq("estimated:cpu-time").all()
     assert on_disk["gpu_kwh"].isna().all()
     d = meter.laps[0].to_dict()
     assert {"energy_kwh", "co2_g", "gpu_source", "cpu_source", "ram_source"} <= d.keys()
@@ -505,7 +505,7 @@ def test_probe_reports_reasons(tmp_path):
                    rapl_root=tmp_path)
     assert result["gpu"].available and result["gpu"].source == "measured:nvml-energy-counter"
     assert "Tesla T4: energy counter" in result["gpu"].reason
-    assert result["cpu"].source == "estimated:cpu-utilisation"
+    assert result["cpu"].source == "estimated:cpu-time"
     text = str(result)
     assert "Tesla T4" in text and "no RAPL package zone" in text
     assert result.to_dict()["ram"]["available"] is True

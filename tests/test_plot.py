@@ -138,7 +138,8 @@ def test_groups_two_and_three(tmp_path):
     ax = plot.groups({"pretrained": a, "scratch": b}, ylabel="test accuracy")
     _save(ax, tmp_path, "groups")
     expected = mannwhitneyu(a, b, alternative="two-sided").pvalue
-    assert _texts(ax) == [f"p={expected:.3f}"]
+    # 4 + 4 values: no outcome gives p below 2 / C(8, 4) = 0.029, and the bracket says so
+    assert _texts(ax) == [f"p={expected:.3f} (n=4+4: p >= 0.029 at best)"]
     assert sum(isinstance(c_, PolyCollection) for c_ in ax.collections) == 2  # violin bodies
     assert len(ax.lines) == 1  # the bracket
     assert [t.get_text() for t in ax.get_xticklabels()] == ["pretrained\n(n=4)", "scratch\n(n=4)"]
@@ -282,8 +283,16 @@ def test_curve_baseline_reference_real_units_and_synthetic_title(tmp_path):
     assert ax.get_title() == "PePR along a training run (synthetic data)"
     assert ax.get_xlabel() == "energy_kwh / reference of 40 kWh, R"
     (top,) = ax.child_axes  # the real unit on a secondary axis
-    assert top.get_xlabel() == "energy_kwh (kWh, top axis: as measured)"
+    assert top.get_xlabel() == "energy_kwh (kWh, top axis: synthetic)"  # never "as measured"
     np.testing.assert_allclose(top.get_xlim(), np.array(ax.get_xlim()) * 40.0)
+    measured = h.assign(cpu_source="measured:rapl", gpu_source="unavailable:no-gpu",
+                        ram_source="estimated:ram-per-gb")
+    ax = plot.curve(h["val_acc"], h["energy_kwh"], source=measured)
+    assert ax.child_axes[0].get_xlabel() == "energy_kwh (kWh, top axis: partly estimated)"
+    ax = plot.curve(h["val_acc"], h["energy_kwh"], source="measured")
+    assert ax.child_axes[0].get_xlabel() == "energy_kwh (kWh, top axis: measured)"
+    assert plot.curve(h["val_acc"], h["energy_kwh"]).child_axes[0].get_xlabel() == (
+        "energy_kwh (kWh, top axis: source not recorded)")
     minmax = plot.curve(h["val_acc"], h["energy_kwh"], steps=h["epoch"])
     assert minmax.get_legend_handles_labels()[1][-1].endswith("(step 2)")
     with pytest.raises(ValueError, match="not both"):
@@ -296,7 +305,7 @@ def test_pareto_real_unit_axis_reference_and_synthetic_dataset_name(tmp_path):
     ax.figure.canvas.draw()  # a secondary axis follows its parent's limits when drawn
     assert ax.get_title() == "Pareto front: test_acc vs energy_kwh"
     (top,) = ax.child_axes
-    assert top.get_xlabel() == "energy_kwh (kWh, top axis: as measured)"
+    assert top.get_xlabel() == "energy_kwh (kWh, top axis: source not recorded)"
     lo, span = df["energy_kwh"].min(), df["energy_kwh"].max() - df["energy_kwh"].min()
     np.testing.assert_allclose(top.get_xlim(), lo + np.array(ax.get_xlim()) * span)
     mem = plot.pareto(df, performance="test_acc", resource="memory_gb")
@@ -305,7 +314,7 @@ def test_pareto_real_unit_axis_reference_and_synthetic_dataset_name(tmp_path):
                      resource="energy_kwh", reference=0.004, label="model")
     _save(ax, tmp_path, "pareto_reference")
     assert ax.get_title().endswith("(synthetic data)")
-    assert ax.get_xlabel() == "energy_kwh (per budget of 0.004 kWh), R"
+    assert ax.get_xlabel() == "energy_kwh (per budget of 0.004 kWh; synthetic), R"
     front = [line for line in ax.lines if line.get_label() == "Pareto front"][0]
     assert max(front.get_xdata()) <= df["energy_kwh"].max() / 0.004
     np.testing.assert_allclose(ax.child_axes[0].get_xlim(), np.array(ax.get_xlim()) * 0.004)
@@ -323,17 +332,18 @@ def test_pareto_labels_of_coinciding_points_do_not_overlap(tmp_path):
     renderer = ax.figure.canvas.get_renderer()
     texts = {t.get_text(): t for t in ax.texts}
     # the text itself (an Annotation's own extent also covers its leader line)
-    boxes = [Text.get_window_extent(texts[name], renderer) for name in df["model"][:3]]
-    for i in range(3):
-        for j in range(i + 1, 3):
+    boxes = [Text.get_window_extent(texts[name], renderer) for name in df["model"]]
+    for i in range(4):
+        assert ax.bbox.contains(boxes[i].x0, boxes[i].y0)
+        assert ax.bbox.contains(boxes[i].x1, boxes[i].y1)
+        for j in range(i + 1, 4):
             assert not boxes[i].overlaps(boxes[j]), (df["model"][i], df["model"][j])
-    offsets = [texts[name].xyann for name in df["model"][:3]]
-    assert len(set(offsets)) == 3  # each moved to its own slot
-    moved = [texts[name] for name in df["model"][:3] if texts[name].xyann[1] != 3.0]
-    assert moved and all(t.arrow_patch is not None for t in moved)  # leader lines
-    assert texts["far"].arrow_patch is None
+    assert len({texts[name].xyann for name in df["model"][:3]}) == 3  # each its own place
+    assert not texts["far"].arrow_patch.get_visible()  # beside its point: no leader
     again = plot.pareto(df, performance="acc", resource="kwh", label="model")
-    assert [t.xyann for t in again.texts] == [t.xyann for t in ax.texts]  # deterministic
+    again.figure.canvas.draw()
+    np.testing.assert_allclose([t.xyann for t in again.texts], [t.xyann for t in ax.texts],
+                               atol=1e-6)  # deterministic
 
 
 def test_versus_params_split_at_a_given_threshold_with_baseline(tmp_path):

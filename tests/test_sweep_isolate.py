@@ -60,7 +60,7 @@ def test_isolated_shards_resume_and_results(syn, tmp_path, capfd):
     both = pd.concat([S.read_results(o) for o in outs], ignore_index=True)
     assert sorted(both["seed"]) == [0, 1] and (both["status"] == "completed").all()
     runs = sorted(p.name for p in tmp_path.glob("shard*_runs/*"))
-    assert runs == [f"lcnet_050_synthetic28_scratch_f1_s{s}_e1_lr0.0005_b16_adam" for s in (0, 1)]
+    assert runs == [f"lcnet_050_synthetic28_scratch_f1_s{s}_e1_lr0.005_b16_adamw" for s in (0, 1)]
     assert not list(tmp_path.glob("shard*_runs/*/checkpoint.pt"))
     stamp = (tmp_path / "shard0.csv").stat().st_mtime_ns
     again = S.run_sweep(["lcnet_050"], syn, epochs=1, out=outs[0], pretrained=(False,),

@@ -48,7 +48,7 @@ def test_history_and_summary_schema(syn):
     for col in ("time_s", "energy_kwh", "cpu_kwh", "co2_g"):
         assert h[col].iloc[1] > h[col].iloc[0] > 0  # cumulative
     assert h["gpu_kwh"].isna().all() and (h["gpu_source"] == "unavailable").all()
-    assert (h["cpu_source"] == "estimated:cpu-utilisation").all()
+    assert (h["cpu_source"] == "estimated:cpu-time").all()
     assert h["memory_gb"].iloc[0] > 0 and h["memory_source"].iloc[0].startswith("process-rss")
     assert h["co2_g"].iloc[1] == pytest.approx(h["energy_kwh"].iloc[1] * 100.0)
     assert 0.0 <= h["test_auc"].iloc[1] <= 1.0
@@ -56,7 +56,8 @@ def test_history_and_summary_schema(syn):
     assert list(s.columns[: len(SCHEMA)]) == SCHEMA and len(s) == 1
     row = s.iloc[0]
     assert row["model"] == MODEL and row["dataset"] == "synthetic" and bool(row["synthetic"])
-    assert row["input_size"] == 28 and not row["pretrained"] and row["epochs"] == 2
+    assert row["input_size"] == T.RECIPES["scratch"]["min_input_size"] == 64  # scratch recipe
+    assert not row["pretrained"] and row["epochs"] == 2
     assert row["train_time_s"] == h["time_s"].iloc[1] and row["weights"] == "random init"
     assert set(RUN_KEY) <= set(s.columns)
 
@@ -71,7 +72,7 @@ def test_meter_off_is_labelled_not_zero(syn):
 
 def test_small_input_is_resized_and_recorded(syn):
     run = T.finetune("ese_vovnet19b_dw", syn, epochs=1, pretrained=False, batch_size=32,
-                     meter=False, quiet=True)
+                     meter=False, quiet=True, recipe="finetune")  # no minimum input size
     assert run.summary.iloc[0]["input_size"] == 32 and run.summary.iloc[0]["size"] == 28
 
 
@@ -80,6 +81,7 @@ def test_small_input_is_resized_and_recorded(syn):
     [
         (dict(epochs=0), r"epochs=0 must be a whole number >= 1"),
         (dict(lr=-1.0), r"lr=-1.0 must be a positive number"),
+        (dict(recipe="fast"), r"recipe='fast' must be .*'scratch'"),
         (dict(batch_size=1), r"batch_size=1 must be a whole number >= 2"),
         (dict(optimizer="adamm"), r"optimizer='adamm' .*Did you mean: adam"),
         (dict(amp="yes"), r"amp='yes' must be 'auto', True or False"),
@@ -89,7 +91,7 @@ def test_small_input_is_resized_and_recorded(syn):
         (dict(early_stop="pepr", budget_kwh=1.0, patience=0), r"patience=0 must be"),
         (dict(early_stop="pepr", budget_kwh=1.0, meter=False), r"meter=False: early_stop"),
         (dict(device="gpu0"), r"device='gpu0' is not a torch device"),
-        (dict(threads=0), r"threads=0 must be None \(automatic\) or a whole number >= 1"),
+        (dict(threads=0), r"threads=0 must be None \(the cores of this machine\) or a whole"),
     ],
 )
 def test_bad_options_raise_valueerror(syn, kwargs, match):

@@ -45,7 +45,7 @@ def test_every_row_carries_baselines_balanced_scores_and_cpu_time(three):
     assert h["train_cpu_s"].iloc[1] > h["train_cpu_s"].iloc[0] > 0
     assert s["train_cpu_s"] == h["train_cpu_s"].iloc[1] and s["train_time_s"] > 0
     assert s["epochs_run"] == 2 and s["pepr_best_epoch"] is None
-    assert s["lr"] == 5e-4 and s["batch_size"] == 16 and s["optimizer"] == "adam"
+    assert (s["lr"], s["batch_size"], s["optimizer"]) == (5e-3, 16, "adamw")  # scratch recipe
     # the wall-clock total is the meter's laps added up
     assert h["time_s"].iloc[1] == pytest.approx(sum(lap.duration_s for lap in meter.laps))
     assert h["energy_kwh"].iloc[1] == pytest.approx(sum(lap.energy_kwh for lap in meter.laps))
@@ -115,7 +115,7 @@ def test_run_root_keys_the_folder_by_the_settings(three, tmp_path):
     first = T.finetune(MODEL, three, epochs=1, pretrained=False, batch_size=16, meter=False,
                        run_root=tmp_path, quiet=True)
     assert first.run_dir.parent == tmp_path
-    assert first.run_dir.name == "resnet18_synthetic28_scratch_f1_s0_e1_lr0.0005_b16_adam"
+    assert first.run_dir.name == "resnet18_synthetic28_scratch_f1_s0_e1_lr0.005_b16_adamw"
     # a changed setup starts a new run instead of stopping with "holds a different run"
     other = T.finetune(MODEL, three, epochs=1, pretrained=False, batch_size=16, lr=1e-3,
                        meter=False, run_root=tmp_path, quiet=True)

@@ -11,6 +11,10 @@ lesson modules load on first access (``import peprkit.checks.lesson03`` works to
 >>> checks.lesson01.__name__
 'peprkit.checks.lesson01'
 
+A failed check's traceback holds none of its values (``_common.sealed``), and an exercise
+that asks for a computation by hand refuses the kit's own function for it with
+:class:`ByHand` (a ``CheckFailed``; ``_byhand``).
+
 This package is learner code: it never imports the teacher tools (:mod:`peprkit.course`,
 where the hidden tests and grading hooks live).
 """
@@ -20,10 +24,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from peprkit.checks._common import CheckFailed
+from peprkit.checks._common import ByHand, CheckFailed
 
 LESSONS = sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("lesson"))
-__all__ = ["CheckFailed", *LESSONS]
+__all__ = ["ByHand", "CheckFailed", *LESSONS]
 
 
 def __getattr__(name: str):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -26,6 +29,74 @@ class CheckFailed(AssertionError):
 
 
 CheckFailed.__module__ = "peprkit.checks"
+
+
+class ByHand(CheckFailed):
+    """An exercise that asks for a computation by hand got the kit's own function for it
+    (``peprkit.normalize`` for min-max normalisation, ...). Its message names only that
+    function and the exercise, never an input or a value, so a grader may show it to the
+    learner even when a hidden test raised it."""
+
+
+ByHand.__module__ = "peprkit.checks"
+
+
+def _library_dirs() -> tuple[str, ...]:
+    import peprkit
+
+    dirs = {os.path.dirname(os.path.abspath(peprkit.__file__)), sys.prefix, sys.base_prefix,
+            sys.exec_prefix}
+    return tuple(os.path.join(os.path.realpath(d), "") for d in dirs)
+
+
+def _scrub(err: BaseException) -> None:
+    """Clear the local variables of every finished frame of library code (the kit's,
+    numpy's, pandas' ...) in the tracebacks of ``err`` and of the exceptions chained to
+    it: what a check computed (the expected answer) cannot be read back from them. The
+    learner's own frames keep theirs (a debugger still shows where their code failed)."""
+    library, seen, stack = _library_dirs(), set(), [err]
+    while stack:
+        exc = stack.pop()
+        if exc is None or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        tb = exc.__traceback__
+        while tb is not None:
+            name = tb.tb_frame.f_code.co_filename
+            if os.path.realpath(name).startswith(library):
+                try:
+                    tb.tb_frame.clear()
+                except RuntimeError:  # still running: the check's own wrapper
+                    pass
+            tb = tb.tb_next
+        stack += [exc.__cause__, exc.__context__]
+
+
+def sealed(check):
+    """Decorate a self-check so that a failure leaves nothing of its computation behind:
+    the exception it raises (a hint, or the learner's own error) carries no frame with
+    the values the check computed, so an answer cell cannot read the expected answer off
+    a failed check's traceback (``err.__traceback__``, ``sys.last_traceback``).
+
+    >>> from peprkit.checks import lesson00
+    >>> try:
+    ...     lesson00.q1(1.0, power_w=10, duration_s=36)
+    ... except CheckFailed as err:
+    ...     tb, found = err.__traceback__, []
+    ...     while tb:
+    ...         found += list(tb.tb_frame.f_locals)
+    ...         tb = tb.tb_next
+    >>> "joules" in found
+    False
+    """
+    @functools.wraps(check)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return check(*args, **kwargs)
+        except BaseException as err:
+            _scrub(err)
+            raise
+    return run
 
 
 def answered(value: Any, name: str) -> None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from peprkit.checks._common import CheckFailed, answered, close, number
+from peprkit.checks._common import CheckFailed, answered, close, number, sealed
 from peprkit.meter.reading import J_PER_KWH
 
 
+@sealed
 def q1(energy_by_hand_kwh: Any, *, power_w: float, duration_s: float) -> None:
     """Energy in kWh of a workload drawing ``power_w`` watts for ``duration_s`` seconds.
 
@@ -43,11 +44,12 @@ def q1(energy_by_hand_kwh: Any, *, power_w: float, duration_s: float) -> None:
     )
 
 
+@sealed
 def q2(cpu_source: Any, *, reading: Any) -> None:
     """The meter's source label for the CPU energy of ``reading``.
 
-    >>> class R: sources = {"cpu": "estimated:cpu-utilisation"}
-    >>> q2("estimated:cpu-utilisation", reading=R())
+    >>> class R: sources = {"cpu": "estimated:cpu-time"}
+    >>> q2("estimated:cpu-time", reading=R())
     """
     answered(cpu_source, "cpu_source")
     if not isinstance(cpu_source, str):

@@ -6,30 +6,46 @@ returns None when it is; hints point at the step to fix, never at the expected v
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from peprkit.checks._common import CheckFailed, answered, close, number, result_of, same
+from peprkit.checks._byhand import check_function, local, refusing
+from peprkit.checks._common import CheckFailed, answered, close, number, result_of, same, sealed
 from peprkit.metric import add_pepr, normalize, pepr
 
 # Inputs the learner's functions are tried on (the hidden tests use others).
 _NORMALIZE_CASES = ([4.0, 2.0, 8.0], [0.5, 1.5, 1.0, 3.5])
 _PEPR_CASES = ((0.9, 0.0), (0.8, 1.0), (0.6, 0.5))
+#: The kit's functions exercises 1 and 2 ask to write by hand (refused in the answers).
+BY_HAND = {"q1": ("normalize", "add_pepr"),
+           "q2": ("pepr", "add_pepr", "pepr_curve", "pepr_optimum")}
 
 
+def _outputs(func: Any, name: str, question: str, cases) -> list:
+    """The learner's function on the public cases, the kit's own refused meanwhile."""
+    check_function(func, BY_HAND[question])
+    guard = refusing(BY_HAND[question]) if local(func) else contextlib.nullcontext()
+    with guard:
+        return [result_of(func, name, *case) for case in cases]
+
+
+@sealed
 def q1(normalize_by_hand: Callable[[Any], Any]) -> None:
-    """Min-max normalisation written by hand.
+    """Min-max normalisation written by hand (``peprkit.normalize`` refused).
 
     >>> q1(lambda v: np.asarray(v) / max(v))
     Traceback (most recent call last):
     ...
     peprkit.checks.CheckFailed: The smallest value should become 0...
     """
-    for case in _NORMALIZE_CASES:
-        out = np.asarray(result_of(normalize_by_hand, "normalize_by_hand", list(case)), dtype=float)
+    outputs = _outputs(normalize_by_hand, "normalize_by_hand", "q1",
+                       [(list(case),) for case in _NORMALIZE_CASES])
+    for case, result in zip(_NORMALIZE_CASES, outputs, strict=True):
+        out = np.asarray(result, dtype=float)
         if out.shape != (len(case),):
             raise CheckFailed(
                 f"normalize_by_hand should return one value per input ({len(case)} here), "
@@ -59,13 +75,21 @@ def q1(normalize_by_hand: Callable[[Any], Any]) -> None:
         )
 
 
+@sealed
 def q2(pepr_by_hand: Callable[[float, float], float]) -> None:
-    """PePR of one model from its performance P and normalised resource R.
+    """PePR of one model from its performance P and normalised resource R, by hand
+    (``peprkit.pepr`` refused).
 
     >>> q2(lambda p, r: p / (1 + r))
+    >>> import peprkit
+    >>> q2(lambda p, r: peprkit.pepr(p, r))
+    Traceback (most recent call last):
+    ...
+    peprkit.checks.ByHand: peprkit.pepr is the kit's own function, ...
     """
-    for p, r in _PEPR_CASES:
-        got = number(result_of(pepr_by_hand, "pepr_by_hand", p, r), "pepr_by_hand(p, r)")
+    outputs = _outputs(pepr_by_hand, "pepr_by_hand", "q2", _PEPR_CASES)
+    for (p, r), result in zip(_PEPR_CASES, outputs, strict=True):
+        got = number(result, "pepr_by_hand(p, r)")
         if close(got, pepr(p, r)):
             continue
         if r > 0 and close(got, p / r):
@@ -101,6 +125,7 @@ def _models(answer: Any, name: str, table: pd.DataFrame) -> list[str]:
     return list(answer)
 
 
+@sealed
 def q3(rank_by_accuracy: Any, rank_by_pepr: Any, *, table: pd.DataFrame) -> None:
     """Models ranked best first by test accuracy and by PePR-E (energy, min-max in the table).
 
@@ -126,6 +151,7 @@ def q3(rank_by_accuracy: Any, rank_by_pepr: Any, *, table: pd.DataFrame) -> None
         )
 
 
+@sealed
 def q4(minmax_with: Any, minmax_without: Any, budget_with: Any, budget_without: Any,
        *, table: pd.DataFrame, model: str, drop: str, budget_kwh: float) -> None:
     """PePR-E of ``model`` with and without ``drop`` in the set, min-max and fixed budget.

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from peprkit.checks._common import CheckFailed, close, number
+from peprkit.checks._byhand import check_cells
+from peprkit.checks._common import CheckFailed, close, number, sealed
 from peprkit.meter.carbon import co2_g
+
+#: The kit's functions the by-hand exercise refuses (q1).
+BY_HAND = ("co2_g",)
+
 
 
 def _run_energy(run: Any) -> float:
     return float(run.history["energy_kwh"].iloc[-1])
 
 
+@sealed
 def q1(co2_by_hand_g: Any, *, energy_kwh: float, intensity_g_per_kwh: float, pue: float
        ) -> None:
     """CO2 (g) of ``energy_kwh`` on a grid of ``intensity_g_per_kwh`` in a data centre of ``pue``.
@@ -23,6 +29,7 @@ def q1(co2_by_hand_g: Any, *, energy_kwh: float, intensity_g_per_kwh: float, pue
     >>> q1(1.5, energy_kwh=0.01, intensity_g_per_kwh=100, pue=1.5)
     """
     got = number(co2_by_hand_g, "co2_by_hand_g", "g")
+    check_cells(["co2_by_hand_g"], BY_HAND)
     expected = co2_g(energy_kwh, intensity_g_per_kwh=intensity_g_per_kwh, pue=pue)
     if close(got, expected):
         return
@@ -36,6 +43,7 @@ def q1(co2_by_hand_g: Any, *, energy_kwh: float, intensity_g_per_kwh: float, pue
                          "(g per kWh).")
 
 
+@sealed
 def q2(per_image_small: Any, per_image_large: Any, *, run_small: Any, run_large: Any,
        n_images: int) -> None:
     """Energy per training image (kWh) of two runs that differ only in batch size.

@@ -11,7 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peprkit.checks._common import CheckFailed, answered, close, number
+from peprkit.checks._byhand import check_cells
+from peprkit.checks._common import CheckFailed, answered, close, number, sealed
+
+#: The kit's functions the by-hand exercise refuses (q1).
+BY_HAND = ("pepr_curve", "pepr_optimum")
+
 
 
 def peak_epoch(history: pd.DataFrame, performance: str, r: np.ndarray) -> int:
@@ -20,6 +25,7 @@ def peak_epoch(history: pd.DataFrame, performance: str, r: np.ndarray) -> int:
     return int(history["epoch"].to_numpy()[int(np.argmax(score))])
 
 
+@sealed
 def q1(best_epoch_by_hand: Any, *, history: pd.DataFrame, reference_kwh: float) -> None:
     """The epoch of ``P_ePRc*`` chosen on validation accuracy, with the run's cumulative
     energy normalised against a fixed reference: ``val_acc / (1 + energy_kwh / reference)``.
@@ -29,6 +35,7 @@ def q1(best_epoch_by_hand: Any, *, history: pd.DataFrame, reference_kwh: float) 
     >>> q1(2, history=h, reference_kwh=10.0)
     """
     answered(best_epoch_by_hand, "best_epoch_by_hand")
+    check_cells(["best_epoch_by_hand"], BY_HAND)
     if isinstance(best_epoch_by_hand, (bool, np.bool_)) or not isinstance(
             best_epoch_by_hand, (int, np.integer)):
         raise CheckFailed("`best_epoch_by_hand` should be one epoch number (an int), "
@@ -62,6 +69,7 @@ def q1(best_epoch_by_hand: Any, *, history: pd.DataFrame, reference_kwh: float) 
                       "and take the epoch of the largest value.")
 
 
+@sealed
 def q2(energy_saved_kwh: Any, saved_fraction: Any, *, full: pd.DataFrame,
        early: pd.DataFrame) -> None:
     """Energy (kWh) and share of the full run's energy saved by stopping early.

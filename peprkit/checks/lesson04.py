@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peprkit.checks._common import CheckFailed, close, number
+from peprkit.checks._common import CheckFailed, close, number, sealed
 
 
 def energy_to_reach(history: pd.DataFrame, target: float) -> float:
@@ -23,6 +23,7 @@ def energy_to_reach(history: pd.DataFrame, target: float) -> float:
     return float(history["energy_kwh"].to_numpy(dtype=float)[int(np.argmax(reached))])
 
 
+@sealed
 def q1(answer: Any, *, history: pd.DataFrame, target: float, name: str = "answer") -> None:
     """Energy (kWh) a run used until its validation accuracy first reached ``target``.
 
@@ -84,6 +85,7 @@ def q1(answer: Any, *, history: pd.DataFrame, target: float, name: str = "answer
     )
 
 
+@sealed
 def q2(p_value: Any, *, first: Any, second: Any, name: str = "p_value") -> None:
     """The two-sided Mann-Whitney U p-value comparing two groups of scores.
 

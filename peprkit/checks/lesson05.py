@@ -11,18 +11,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from peprkit.checks._byhand import check_cells
 from peprkit.checks._common import (
     CheckFailed,
     answered,
     minmax_slips,
     model_name,
     same,
+    sealed,
     values,
 )
 from peprkit.metric import add_pepr
 from peprkit.schema import RESOURCES
 
+#: The kit's functions the by-hand exercise refuses (q1).
+BY_HAND = ("add_pepr", "normalize")
 
+
+
+@sealed
 def q1(answer: Any, *, results: pd.DataFrame, name: str = "pepr_t_by_hand") -> None:
     """PePR-T of every run by hand: test accuracy over 1 + training time min-max per dataset.
 
@@ -37,6 +44,7 @@ def q1(answer: Any, *, results: pd.DataFrame, name: str = "pepr_t_by_hand") -> N
         peprkit.checks.CheckFailed: PePR takes the normalised time...
     """
     got = values(answer, name, len(results))
+    check_cells([name], BY_HAND)
     expected = add_pepr(results, performance="test_acc", resources={"t": "train_time_s"},
                         by="dataset")["pepr_t"]
     if same(got, expected):
@@ -66,6 +74,7 @@ def best_models(scored: pd.DataFrame, key: str) -> set[str]:
     return set(scored["model"].astype(str)[np.isclose(col, col.max(), rtol=0, atol=1e-12)])
 
 
+@sealed
 def q2(deploy: Any, *, scored: pd.DataFrame, name: str = "deploy") -> None:
     """``deploy`` maps each variant ("e", "c", "m", "t") to the model with the best score.
 
@@ -115,6 +124,7 @@ def learned_models(results: pd.DataFrame, margin: float = 0.01) -> set[str]:
     return set(ok[ok].index)
 
 
+@sealed
 def q3(learned: Any, top_adj: Any, *, results: pd.DataFrame) -> None:
     """Which models learned something, and the best PePR-E on chance-adjusted accuracy.
 

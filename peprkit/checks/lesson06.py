@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from peprkit.checks._byhand import check_cells
 from peprkit.checks._common import (
     CheckFailed,
     answered,
     minmax_slips,
     same,
+    sealed,
     values,
 )
 from peprkit.paper import (
@@ -24,7 +26,13 @@ from peprkit.paper import (
     paper_pepr,
 )
 
+#: The kit's functions the by-hand exercise refuses (q1).
+BY_HAND = ("normalize", "pepr", "add_pepr", "pepr_curve", "pepr_optimum",
+           "paper_pepr")
 
+
+
+@sealed
 def q1(answer: Any, *, results: pd.DataFrame, experiment: str, name: str = "pepr_e") -> None:
     """PePR-E of every model in one experiment, computed by hand from the raw columns.
 
@@ -42,6 +50,7 @@ def q1(answer: Any, *, results: pd.DataFrame, experiment: str, name: str = "pepr
     """
     rows = results[results["dataset"] == experiment]
     got = values(answer, name, len(rows))
+    check_cells(["pepr_e_by_hand"], BY_HAND)
     expected = paper_pepr(results).loc[rows.index, "pepr_e"]
     if same(got, expected):
         return
@@ -75,6 +84,7 @@ def small_wins(scored: pd.DataFrame, score: str) -> int:
     return int((table["median_small"] > table["median_large"]).sum())
 
 
+@sealed
 def q2(n_pepr: Any, n_acc: Any, *, scored: pd.DataFrame) -> None:
     """Experiments where small models (<= 24.6M) have the higher median PePR-E / accuracy.
 
@@ -127,6 +137,7 @@ def _small_better_pepr_m(table: pd.DataFrame) -> bool:
     return bool(result.median_small > result.median_large)
 
 
+@sealed
 def q3(n_disagree: Any, small_still_better: Any, *, results: pd.DataFrame,
        imagenet: pd.DataFrame) -> None:
     """The name-matching audit of Figure 4b: how many models change, and does the finding hold?

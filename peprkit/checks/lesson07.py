@@ -19,6 +19,7 @@ from peprkit.checks._common import (
     model_name,
     number,
     same,
+    sealed,
 )
 from peprkit.metric import pareto_front
 
@@ -61,6 +62,7 @@ def matches_sweep(table: pd.DataFrame, results: pd.DataFrame, name: str) -> None
             )
 
 
+@sealed
 def q1(table: Any, *, budget_kwh: float, intensity_g_per_kwh: float,
        results: pd.DataFrame | None = None, name: str = "table") -> None:
     """The capstone table: one row per model, the clinic's CO2 and PePR-E against the budget.
@@ -130,6 +132,7 @@ def within_budget(table: pd.DataFrame, energy_budget_kwh: float,
     return table[ok]
 
 
+@sealed
 def q2(fits: Any, *, table: pd.DataFrame, energy_budget_kwh: float,
        memory_budget_gb: float, name: str = "fits") -> None:
     """``fits`` lists the models whose energy and memory are both within budget.
@@ -172,6 +175,7 @@ def q2(fits: Any, *, table: pd.DataFrame, energy_budget_kwh: float,
         )
 
 
+@sealed
 def q3(choice: Any, *, table: pd.DataFrame, energy_budget_kwh: float,
        memory_budget_gb: float, name: str = "choice") -> None:
     """``choice`` is on the Pareto front (test_acc vs energy) of the models within budget.
@@ -210,6 +214,7 @@ def q3(choice: Any, *, table: pd.DataFrame, energy_budget_kwh: float,
         )
 
 
+@sealed
 def q4(choice: Any, yearly_co2_kg: Any, *, table: pd.DataFrame, energy_budget_kwh: float,
        memory_budget_gb: float, intensity_g_per_kwh: float, name: str = "choice") -> None:
     """``choice`` stays within both budgets; ``yearly_co2_kg`` is 12 retrainings' CO2 in kg.

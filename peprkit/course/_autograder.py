@@ -14,6 +14,7 @@ import ast
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from peprkit._util import optional_import
 from peprkit.course.authoring import run_assign
@@ -58,6 +59,52 @@ def cell_source(cell: dict) -> str:
     'a = 1\\nb = 2'
     """
     return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+@dataclass(frozen=True)
+class CodeCell:
+    """A code cell of a submitted notebook: its source, id (None when missing or not
+    text) and tags (the text ones)."""
+
+    source: str
+    id: str | None
+    tags: tuple[str, ...]
+
+
+def code_cells(nb: Any) -> list[CodeCell]:
+    """The code cells of a submitted notebook's parsed JSON, read defensively (a
+    submission is untrusted): cells that are not objects are skipped, ``metadata`` or
+    ``tags`` of the wrong type count as none, an ``id`` that is not text as missing.
+
+    >>> [c.source for c in code_cells({"cells": [{"cell_type": "code", "source": ["a", "b"],
+    ...                                            "metadata": []}, "junk"]})]
+    ['ab']
+
+    Raises:
+        ValueError: not a notebook object, ``cells`` not a list, or a code cell whose
+            source is not text.
+    """
+    if not isinstance(nb, dict):
+        raise ValueError("the file holds no notebook (its JSON is not an object)")
+    cells = nb.get("cells")
+    if not isinstance(cells, list):
+        raise ValueError("the notebook's 'cells' is not a list of cells")
+    found = []
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list) and all(isinstance(line, str) for line in source):
+            source = "".join(source)
+        elif not isinstance(source, str):
+            raise ValueError(f"cell {i + 1} of the notebook has a source that is not text")
+        cid = cell.get("id")
+        meta = cell.get("metadata")
+        tags = meta.get("tags") if isinstance(meta, dict) else None
+        found.append(CodeCell(source, cid if isinstance(cid, str) else None,
+                              tuple(t for t in tags if isinstance(t, str))
+                              if isinstance(tags, list) else ()))
+    return found
 
 
 def read_master(master: str | Path) -> Outline:

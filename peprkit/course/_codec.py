@@ -20,13 +20,23 @@ import inspect
 import io
 import json
 import math
+import os
+import sys
+import textwrap
 import types
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Largest export the scorer reads for one question (bytes).
+#: Largest export the scorer reads for one question (bytes), checked before parsing.
 MAX_EXPORT_BYTES = 20_000_000
+#: Largest table :func:`decode` rebuilds: columns, and cells (rows x columns). A wider or
+#: larger one (a 5 MB CSV of 500,000 columns would take a gigabyte) stays unsupported.
+MAX_TABLE_COLUMNS = 5_000
+MAX_TABLE_CELLS = 2_000_000
+#: Largest item of a decoded array (bytes): ``dtype="<U100000000"`` would take 400 MB each.
+MAX_ITEM_BYTES = 4096
 _MAX_DEPTH = 6
+_MAX_DECODE_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -45,9 +55,37 @@ class FunctionSource:
     values: dict[str, Any] = field(default_factory=dict)
 
 
+def _import_line(value: Any, alias: str) -> str | None:
+    """``from <module> import <name> as <alias>`` when ``value`` is a function of an
+    installed module, found there under its own name (``from peprkit import pepr as
+    kit_pepr``); None for the notebook's own functions, and a module of the notebook's
+    folder (which the worker cannot import).
+
+    >>> from json import dumps
+    >>> _import_line(dumps, "to_json")
+    'from json import dumps as to_json'
+    """
+    module_name, name = getattr(value, "__module__", None), getattr(value, "__name__", None)
+    if not (callable(value) and isinstance(module_name, str) and isinstance(name, str)):
+        return None
+    if module_name in ("__main__", "__learner__", "builtins") or module_name.startswith("<"):
+        return None
+    module = sys.modules.get(module_name)
+    if module is None or getattr(module, name, None) is not value:
+        return None
+    where = getattr(module, "__file__", None) or ""
+    here = os.path.join(os.path.realpath(os.getcwd()), "")
+    if where and os.path.realpath(where).startswith(here):
+        return None
+    if not (module_name.replace(".", "").replace("_", "").isalnum()
+            and name.isidentifier() and alias.isidentifier()):
+        return None
+    return f"from {module_name} import {name} as {alias}"
+
+
 def _function_source(func: types.FunctionType, depth: int) -> dict:
     try:
-        source = inspect.getsource(func)
+        source = textwrap.dedent(inspect.getsource(func))  # a nested def runs on its own
     except (OSError, TypeError):
         return {"__unsupported__": f"function {func.__name__!r} without source"}
     names: set[str] = set()
@@ -70,6 +108,8 @@ def _function_source(func: types.FunctionType, depth: int) -> dict:
         value = scope[name]
         if isinstance(value, types.ModuleType):
             modules[name] = value.__name__
+        elif (line := _import_line(value, name)) is not None:
+            helpers[name] = line  # an imported function (the kit's): imported, not copied
         elif isinstance(value, types.FunctionType) and depth < 2:
             helper = _function_source(value, depth + 1)
             if "__function__" in helper:
@@ -160,13 +200,37 @@ class Unsupported:
         return f"<not gradable: {self.what}>"
 
 
-def decode(data: Any) -> Any:
-    """The inverse of :func:`encode` (functions come back as :class:`FunctionSource`)."""
-    import numpy as np
+def _table(text: Any, index_col: int | None = 0):
+    """A CSV table from a sandbox, or :class:`Unsupported` when it is too wide or large to
+    rebuild safely (checked on the text, before parsing)."""
     import pandas as pd
 
+    text = str(text)
+    header = text[:text.find("\n")] if "\n" in text else text
+    columns = header.count(",") + 1
+    if columns > MAX_TABLE_COLUMNS:
+        return Unsupported(f"table of {columns} columns (at most {MAX_TABLE_COLUMNS})")
+    cells = columns * (text.count("\n") + 1)
+    if cells > MAX_TABLE_CELLS:
+        return Unsupported(f"table of {cells} cells (at most {MAX_TABLE_CELLS})")
+    return pd.read_csv(io.StringIO(text), index_col=index_col)
+
+
+def decode(data: Any, _depth: int = 0) -> Any:
+    """The inverse of :func:`encode` (functions come back as :class:`FunctionSource`).
+
+    Data from a sandbox is untrusted: tables wider or larger than
+    :data:`MAX_TABLE_COLUMNS` / :data:`MAX_TABLE_CELLS`, arrays of items over
+    :data:`MAX_ITEM_BYTES` or data nested deeper than JSON from :func:`encode` come back as
+    :class:`Unsupported` instead of being built.
+    """
+    import numpy as np
+
+    if _depth > _MAX_DECODE_DEPTH:
+        return Unsupported("nested too deep")
+    depth = _depth + 1
     if isinstance(data, list):
-        return [decode(v) for v in data]
+        return [decode(v, depth) for v in data]
     if not isinstance(data, dict):
         return data
     if "__ellipsis__" in data:
@@ -174,19 +238,24 @@ def decode(data: Any) -> Any:
     if "__float__" in data:
         return float(data["__float__"])
     if "__tuple__" in data:
-        return tuple(decode(v) for v in data["__tuple__"])
+        return tuple(decode(v, depth) for v in data["__tuple__"])
     if "__dict__" in data:
         out = {}
         for k, v in data["__dict__"]:
-            key = decode(k)
-            out[key if not isinstance(key, list) else tuple(key)] = decode(v)
+            key = decode(k, depth)
+            out[key if not isinstance(key, list) else tuple(key)] = decode(v, depth)
         return out
     if "__ndarray__" in data:
-        return np.asarray(decode(data["__ndarray__"]), dtype=np.dtype(str(data["dtype"])))
+        dtype = np.dtype(str(data["dtype"]))
+        if dtype.kind not in "biufUS" or dtype.itemsize > MAX_ITEM_BYTES:
+            return Unsupported(f"array of {dtype}")
+        return np.asarray(decode(data["__ndarray__"], depth), dtype=dtype)
     if "__dataframe__" in data:
-        return pd.read_csv(io.StringIO(str(data["__dataframe__"])), index_col=0)
+        return _table(data["__dataframe__"])
     if "__series__" in data:
-        frame = pd.read_csv(io.StringIO(str(data["__series__"])), index_col=0)
+        frame = _table(data["__series__"])
+        if isinstance(frame, Unsupported):
+            return frame
         series = frame.iloc[:, 0]
         return series.rename(None) if series.name == "__value__" else series
     if "__function__" in data:
@@ -196,10 +265,11 @@ def decode(data: Any) -> Any:
                               {str(k): str(v) for k, v in dict(f.get("helpers", {})).items()},
                               dict(f.get("values", {})))
     if "__object__" in data:
-        return types.SimpleNamespace(**{str(k): decode(v) for k, v in data["__object__"].items()})
+        return types.SimpleNamespace(**{str(k): decode(v, depth)
+                                        for k, v in data["__object__"].items()})
     if "__unsupported__" in data:
-        return Unsupported(str(data["__unsupported__"]))
-    return {str(k): decode(v) for k, v in data.items()}
+        return Unsupported(str(data["__unsupported__"])[:200])
+    return {str(k): decode(v, depth) for k, v in data.items()}
 
 
 def dumps(values: dict[str, Any]) -> str:

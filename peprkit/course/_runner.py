@@ -53,6 +53,17 @@ def _export(ns: dict, question: str, names: list[str], folder: Path) -> None:
         print(f"[grading] could not export {question}: {err}", file=sys.stderr)
 
 
+def _describe(err: BaseException | None) -> str:
+    """``"Type: message"`` of a cell's error (a learner's ``__str__`` may itself raise)."""
+    if err is None:
+        return "error"
+    try:
+        text = str(err)
+    except BaseException:  # noqa: BLE001
+        text = "<message could not be read>"
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
 def _timeout(limit: float):
     def handler(signum, frame):
         raise TimeoutError(f"this cell ran past the grading limit of {limit:g} s per cell")
@@ -77,9 +88,9 @@ def main(plan_path: str) -> int:
         try:
             result = shell.run_cell(source, store_history=True, silent=False)
             ok = result.success
-            error = None if ok else repr(result.error_in_exec or result.error_before_exec)
+            error = None if ok else _describe(result.error_in_exec or result.error_before_exec)
         except BaseException as err:  # noqa: BLE001  (SystemExit, KeyboardInterrupt, ...)
-            ok, error = False, f"{type(err).__name__}: {err}"
+            ok, error = False, _describe(err)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         _progress(cell=i, event="end", ok=bool(ok), error=(error or "")[:300])

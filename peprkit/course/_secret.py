@@ -1,11 +1,13 @@
 """Inputs of hidden tests, drawn at grading time from the instructor's secret.
 
 ``peprkit grade`` derives one seed per lesson from a secret kept in the instructor's
-config folder (``grading_secret`` in ``config_dir()/grading.json``, created on first use)
-and hands it to the scoring process only (never to a sandbox). Hidden tests draw their
-inputs from :func:`rng`, so knowing the public tests, the hidden tests' code or the
-solutions gives no lookup table. Outside grading (a master run top to bottom, a learner)
-:func:`rng` draws fresh random inputs.
+config folder (``grading_secret`` in ``config_dir()/grading.json``, created on first use),
+and from it one seed per submission (:func:`submission_seed`: the student and the SHA-256
+of the file), which it hands to the scoring process only (never to a sandbox). Hidden
+tests draw their inputs from :func:`rng`, so knowing the public tests, the hidden tests'
+code or the solutions gives no lookup table, and inputs one submission saw (or leaked)
+are not those of another student, nor of a changed file. Outside grading (a master run
+top to bottom, a learner) :func:`rng` draws fresh random inputs.
 
 >>> rng("01", "q1").uniform() < 1.0
 True
@@ -59,6 +61,20 @@ def lesson_seed(lesson: str, secret: str | None = None) -> str:
 
             secret = secrets.token_hex(32)
             path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, json.dumps({**data, "grading_secret": secret}, indent=1))
-            os.chmod(path, 0o600)
+            # private from the first byte written (the secret decides every hidden input)
+            atomic_write(path, json.dumps({**data, "grading_secret": secret}, indent=1),
+                         mode=0o600)
     return hmac.new(str(secret).encode(), str(lesson).encode(), hashlib.sha256).hexdigest()
+
+
+def submission_seed(lesson_seed: str, student: str, sha256: str) -> str:
+    """The seed of one submission's drawn inputs (injected parameters and hidden tests):
+    HMAC of the student and the file's SHA-256 with the lesson's seed, so that no two
+    students, and no changed file, get the same draws (regrading the same file does).
+
+    >>> a = submission_seed("s", "ann", "00")
+    >>> a == submission_seed("s", "ann", "00"), a == submission_seed("s", "bob", "00")
+    (True, False)
+    """
+    message = f"{len(student)}:{student}/{sha256}".encode("utf-8", "replace")
+    return hmac.new(str(lesson_seed).encode(), message, hashlib.sha256).hexdigest()

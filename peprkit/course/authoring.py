@@ -225,6 +225,27 @@ def generated_notice(stem: str) -> str:
             "not edit this notebook by hand; edit its master and build again.*")
 
 
+#: Id of the generated last cell that checks a notebook before it is handed in.
+SUBMIT_CELL_ID = "peprkit-submit-check"
+
+
+def submit_cells(stem: str) -> list:
+    """The generated last cells of a student notebook: what to do before handing in, and
+    the cell that reruns the saved notebook as the grader will
+    (:func:`peprkit.checks._submit.ready_to_submit`; it does nothing inside the grader)."""
+    nbformat = optional_import("nbformat", extra="instructor")
+    text = nbformat.v4.new_markdown_cell(
+        "## Before you hand in\n\nSave the notebook (Ctrl+S), then run the cell below: it "
+        "reruns the saved file top to bottom in a fresh process, as the grader will, and "
+        "says which checks pass, which cells raise and whether it finishes in time. It "
+        "changes nothing.")
+    code = nbformat.v4.new_code_cell(
+        "from peprkit.checks._submit import ready_to_submit\n\n"
+        f"ready_to_submit()  # or ready_to_submit(\"{stem}.ipynb\") if it cannot find the file")
+    text["id"], code["id"] = SUBMIT_CELL_ID + "-text", SUBMIT_CELL_ID
+    return [text, code]
+
+
 def _mark_generated(student, stem: str):
     """Say in the student notebook's first (markdown) cell and in its metadata that it is
     generated from its master and must not be edited by hand."""
@@ -233,6 +254,7 @@ def _mark_generated(student, stem: str):
         raise RuntimeError(f"the student notebook of {stem} does not start with a markdown "
                            "cell (the Colab badge); check the master's header cells")
     first.source = f"{first.source}\n\n{generated_notice(stem)}"
+    student.cells.extend(submit_cells(stem))
     student.metadata[GENERATED_KEY] = {
         "from": f"notebooks/source/{stem}.ipynb", "by": "peprkit course build",
         "note": "generated: do not edit by hand; edit the master and build again"}
@@ -374,6 +396,7 @@ def offline_env(folder: str | Path, data_dir: str | Path | None = None) -> dict[
         if not target.is_file():
             state = timm.create_model(name, pretrained=False).state_dict()
             st.save_file({k: v.contiguous() for k, v in state.items()}, target)
+        target.chmod(0o644)  # a root grader's sandboxes run as users of their own
     env = {"PEPRKIT_QUICK": "1", "PEPRKIT_WEIGHTS_DIR": str(weights), "HF_HUB_OFFLINE": "1",
            "PEPRKIT_CONFIG_DIR": str(folder / "config"),
            "PEPRKIT_CACHE_DIR": str(folder / "cache"), "MPLBACKEND": "Agg"}

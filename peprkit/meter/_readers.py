@@ -32,7 +32,7 @@ class Reader(Protocol):
     """What the meter needs from an energy source."""
 
     component: str  # "gpu" | "cpu" | "ram"
-    source: str  # e.g. "measured:rapl", "estimated:cpu-utilisation"
+    source: str  # e.g. "measured:rapl", "estimated:cpu-time"
     error: str | None  # None while healthy, else a short reason such as "nvml-error"
 
     def read_j(self, now_s: float) -> float:
@@ -150,6 +150,13 @@ class CpuEstimateReader:
     of TDP. Idle power of the rest of the machine is not counted. Set
     ``cpu_watts_per_core=`` on EnergyMeter when you know your chip.
 
+    The label ``estimated:cpu-time`` names the assumption: energy follows this process's
+    CPU seconds. CPU seconds follow the work only if waiting threads do not spin: with
+    OpenMP's default (active) waiting, torch's threads that wait for a core held by
+    another program burn CPU time, and the same job was charged 1.29x beside two busy
+    processes. :mod:`peprkit.train` therefore runs with ``OMP_WAIT_POLICY=PASSIVE`` and a
+    thread count fixed from the machine (``benchmarks/cpu_load.py`` measures the ratio).
+
     Args:
         watts_per_core: assumed power of one fully busy core, in W.
         cpu_seconds: function returning this process's CPU seconds (injectable).
@@ -164,7 +171,7 @@ class CpuEstimateReader:
     """
 
     component = "cpu"
-    source = "estimated:cpu-utilisation"
+    source = "estimated:cpu-time"
     error = None
 
     def __init__(

@@ -81,7 +81,7 @@ class EnergyMeter:
     ...     _ = sum(range(10_000))
     ...     _ = meter.lap("sum")
     >>> meter.laps[0].sources["cpu"], meter.total.co2_g >= 0
-    ('estimated:cpu-utilisation', True)
+    ('estimated:cpu-time', True)
     """
 
     def __init__(

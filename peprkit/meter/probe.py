@@ -115,7 +115,7 @@ def probe(**options) -> Probe:
 
     >>> result = probe(gpu=False, rapl_root="/nonexistent")
     >>> result["gpu"].available, result["cpu"].source
-    (False, 'estimated:cpu-utilisation')
+    (False, 'estimated:cpu-time')
     """
     readers = open_readers(**options)
     return Probe(

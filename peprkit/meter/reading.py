@@ -56,10 +56,10 @@ class Reading:
         """Flat dict: numbers with units in their names, ``<component>_source`` labels beside.
 
         >>> r = Reading("lap", 3600.0, None, 0.01, None, {"gpu": "unavailable",
-        ...     "cpu": "estimated:cpu-utilisation", "ram": "unavailable"}, 100.0, "override")
+        ...     "cpu": "estimated:cpu-time", "ram": "unavailable"}, 100.0, "override")
         >>> d = r.to_dict()
         >>> d["energy_kwh"], d["co2_g"], d["gpu_kwh"], d["cpu_source"]
-        (0.01, 1.0, None, 'estimated:cpu-utilisation')
+        (0.01, 1.0, None, 'estimated:cpu-time')
         """
         out = {
             "label": self.label,

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from peprkit._synthetic import label_columns
 from peprkit._validation import (
     check_performance,
     check_resource,
@@ -31,6 +32,7 @@ from peprkit.metric import (
     pareto_front,
     pepr_curve,
     pepr_optimum,
+    smallest_p_value,
 )
 from peprkit.plot._by_size import energy_vs_params, versus_params
 from peprkit.plot._display import bars, history, images
@@ -41,10 +43,15 @@ from peprkit.plot._style import (
     axes_or_new,
     column_unit,
     draw_baselines,
+    draw_guess_pepr,
+    draw_ranges,
     format_p,
+    guess_levels,
     parse_baselines,
     pepr_grid,
     real_unit_axis,
+    source_word,
+    summarise_runs,
     titled,
 )
 
@@ -88,15 +95,23 @@ def pareto(
     reference: float | None = None,
     baseline: Any = None,
     synthetic: bool = False,
+    source: Any = None,
+    summarise: bool = True,
     ax: Any = None,
 ) -> Any:
     """Performance against normalised resource with the Pareto front highlighted.
 
     The background is shaded by the PePR value ``P / (1 + R)`` of each position; the
-    Pareto-optimal runs (no other run is both better and cheaper, see
+    Pareto-optimal points (no other point is both better and cheaper, see
     :func:`peprkit.metric.pareto_front`) are drawn larger and joined in order of R.
     When R is normalised, a secondary x axis on top shows the resource in its own unit
-    (kWh, GB, ...), read from the column name.
+    (kWh, GB, ...), read from the column name. The axis labels say how the resource was
+    obtained (measured, estimated, illustrative, synthetic, ...; see ``source``).
+
+    Runs that share a ``label`` (a model's seeds) are drawn as one point, their mean P and
+    mean R, with bars spanning their range, and labelled once; the front is that of the
+    models. Labels never overlap each other or a marker and stay inside the Axes
+    (:mod:`peprkit.plot._labels`).
 
     Args:
         df: one row per run (use one dataset at a time: R is min-max normalised over
@@ -104,10 +119,9 @@ def pareto(
         performance: column with P in [0, 1].
         resource: resource column (raw units; normalised here unless
             ``normalize_resource=False``, e.g. for an ``..._norm`` column).
-        label: optional column to write next to the points (all points when there are
-            20 or fewer, otherwise only the Pareto-optimal ones); labels of nearby points
-            are moved apart so that they do not overlap.
-        normalize_resource: min-max normalise ``df[resource]`` first.
+        label: optional column naming the models, written next to their points (all of
+            them when there are 20 models or fewer, otherwise the Pareto-optimal ones).
+        normalize_resource: min-max normalise ``df[resource]`` first (over the runs).
         reference: a fixed budget in the resource's unit: ``R = resource / reference``
             (:func:`peprkit.metric.normalize`) instead of min-max; ``R = 1`` is the budget.
         baseline: P of a model that learned nothing, drawn as a labelled horizontal
@@ -115,6 +129,11 @@ def pareto(
             label -> number for several.
         synthetic: the runs used synthetic data (the title says so; also when a
             ``synthetic`` column is true or a ``dataset`` name says "synthetic").
+        source: how the resource numbers were obtained, for the axis labels: a word
+            (``"measured"``, ``"estimated"``, ``"illustrative"``, ...); default: read from
+            the source-label columns of ``df`` (:func:`peprkit._synthetic.number_source`).
+        summarise: draw runs sharing a ``label`` as one mean point with range bars
+            (False: one point per run).
         ax: Axes to draw on (a new figure when None).
 
     Returns:
@@ -130,6 +149,8 @@ def pareto(
     ...             baseline=0.731)
     >>> ax.get_title()
     'Pareto front: test_acc vs energy_kwh (synthetic data)'
+    >>> ax.get_xlabel()  # the example table's numbers are not measured
+    'energy_kwh (min-max normalised; synthetic), R'
     >>> ax.get_legend_handles_labels()[1][-1]
     'majority-class baseline (0.731)'
     """
@@ -142,45 +163,54 @@ def pareto(
     raw = column_values(df, resource)
     check_resource(raw, f"df[{resource!r}]", "resources are amounts and cannot be negative.")
     lines = parse_baselines(baseline)
+    word = source_word(df, resource, source)
     if reference is not None:
         r = normalize(raw, reference=reference)
         unit = f"per budget of {reference:.3g} {column_unit(resource)}".rstrip()
-        real = (0.0, float(reference), "top axis: as measured")
+        real = (0.0, float(reference), f"top axis: {word}")
     elif normalize_resource:
         r = normalize(raw)
         unit = "min-max normalised"
         lo = float(raw.min(initial=np.inf)) if raw.size else 0.0
         real = (lo, float(raw.max(initial=0.0)) - lo if raw.size else 0.0,
-                "top axis: as measured")
+                f"top axis: {word}")
     else:
         r, unit, real = raw, "as given", None
-    front = pareto_front(p, r)
+    names = df[label].astype(str).to_numpy() if label is not None else None
+    counts = np.ones(len(p), dtype=int)
+    pm, rm, ranges = p, r, None
+    if names is not None and summarise and len(set(names)) < len(names):
+        names, counts, [(pm, p_lo, p_hi), (rm, r_lo, r_hi)] = summarise_runs(names, p, r)
+        ranges = ((r_lo, r_hi), (p_lo, p_hi))
+    front = pareto_front(pm, rm)
 
     ax = axes_or_new(ax)
     pad = 0.05
     low = min([float(p.min(initial=1.0))] + [v for _, v in lines])
     high = max([float(p.max(initial=0.0))] + [v for _, v in lines])
-    p_lo = max(0.0, low - pad)
-    p_hi = min(1.0, high + pad)
+    p_lo_ax = max(0.0, low - pad)
+    p_hi_ax = min(1.0, high + pad)
     r_hi = max(1.0, float(r.max(initial=0.0))) + pad
-    gr, gp, gz = pepr_grid(r_hi, p_lo, max(p_hi, p_lo + pad))
+    gr, gp, gz = pepr_grid(r_hi, p_lo_ax, max(p_hi_ax, p_lo_ax + pad))
     shade = ax.contourf(gr, gp, gz, levels=12, cmap=CMAP, alpha=0.35)
     ax.figure.colorbar(shade, ax=ax, label="PePR = P / (1 + R)")
-    ax.scatter(r[~front], p[~front], s=30, color="0.35", label="dominated runs", zorder=3)
-    order = np.argsort(r[front], kind="stable")
-    ax.plot(r[front][order], p[front][order], "-o", color=FRONT, ms=8, lw=1.8,
+    what = "dominated models (mean over runs)" if ranges else "dominated runs"
+    ax.scatter(rm[~front], pm[~front], s=30, color="0.35", label=what, zorder=3)
+    order = np.argsort(rm[front], kind="stable")
+    ax.plot(rm[front][order], pm[front][order], "-o", color=FRONT, ms=8, lw=1.8,
             label="Pareto front", zorder=4)
+    if ranges:
+        draw_ranges(ax, rm, pm, *ranges, counts=counts)
     draw_baselines(ax, lines)
     ax.set_xlim(-pad, r_hi)
-    ax.set_ylim(p_lo, max(p_hi, p_lo + pad))
-    if label is not None:
-        names = df[label].astype(str).to_numpy()
-        shown = np.ones(len(df), bool) if len(df) <= 20 else front
-        annotate_points(ax, r[shown], p[shown], [str(t) for t in names[shown]],
-                        right_of=0.7 * r_hi, points=np.column_stack([r, p]))
+    ax.set_ylim(p_lo_ax, max(p_hi_ax, p_lo_ax + pad))
+    if names is not None:
+        shown = np.ones(len(pm), bool) if len(pm) <= 20 else front
+        annotate_points(ax, rm[shown], pm[shown], [str(t) for t in names[shown]],
+                        points=np.column_stack([rm, pm]))
     if real is not None:
         real_unit_axis(ax, resource, *real)
-    ax.set_xlabel(f"{resource} ({unit}), R")
+    ax.set_xlabel(f"{resource} ({unit}; {word}), R")
     ax.set_ylabel(f"{performance}, P")
     ax.set_title(titled(f"Pareto front: {performance} vs {resource}", df, synthetic=synthetic))
     # below the Axes: the PePR shading fills the plot, so no place inside is free of it
@@ -194,13 +224,17 @@ def groups(
     *,
     ylabel: str = "score",
     baseline: Any = None,
+    pepr: bool = False,
     synthetic: bool = False,
     ax: Any = None,
 ) -> Any:
     """Violins of two or more groups with two-sided Mann-Whitney U p-value brackets.
 
     With more than two groups every group is compared with the first one (the
-    reference, e.g. "pretrained" or "100% data"); the brackets are stacked.
+    reference, e.g. "pretrained" or "100% data"); the brackets are stacked. Give one value
+    per model (average a model's seeds first: seeds are not independent models). Each
+    bracket says the smallest p-value its group sizes allow when that is above 0.001
+    (:func:`peprkit.metric.smallest_p_value`): with 3 + 3 models p never falls below 0.1.
 
     Args:
         data: group name -> values (e.g. ``{"pretrained": a, "scratch": b}``).
@@ -209,6 +243,8 @@ def groups(
         baseline: the score of a model that learned nothing (a number, e.g. the
             dataset's ``majority_acc``, or a mapping label -> number), drawn as a
             labelled horizontal line.
+        pepr: the values are PePR scores: the baseline is drawn as the band of a constant
+            guess's PePR, ``majority / (1 + R)`` for R in [0, 1], not as a line.
         synthetic: the scores come from synthetic data (the title says so).
 
     Returns:
@@ -221,7 +257,7 @@ def groups(
     >>> import matplotlib; matplotlib.use("Agg")
     >>> ax = groups({"pretrained": [0.84, 0.86, 0.88], "scratch": [0.70, 0.72, 0.75]})
     >>> [t.get_text() for t in ax.texts]
-    ['p=0.100']
+    ['p=0.100 (n=3+3: p >= 0.1 at best)']
     """
     if not isinstance(data, Mapping) or len(data) < 2:
         raise ValueError(
@@ -245,16 +281,23 @@ def groups(
     pos = np.arange(1, len(values) + 1)
     ax.violinplot(values, positions=pos, showmedians=True)
     ax.set_xticks(pos, [f"{name}\n(n={len(v)})" for name, v in zip(data, values, strict=True)])
-    draw_baselines(ax, lines)
+    if pepr:
+        draw_guess_pepr(ax, lines)
+        draw_baselines(ax, [item for item in lines if item not in guess_levels(lines)])
+    else:
+        draw_baselines(ax, lines)
     top = max([float(v.max()) for v in values] + [v for _, v in lines])
     span = max(top - min([float(v.min()) for v in values] + [v for _, v in lines]), 0.05)
     step, tick = 0.12 * span, 0.03 * span
     for i in range(1, len(values)):
         p_value = mannwhitneyu(values[0], values[i], alternative="two-sided").pvalue
+        least = smallest_p_value(len(values[0]), len(values[i]))
+        note = (f" (n={len(values[0])}+{len(values[i])}: p >= {least:.2g} at best)"
+                if least > 0.001 else "")
         y = top + i * step
         ax.plot([pos[0], pos[0], pos[i], pos[i]], [y - tick, y, y, y - tick], color="k", lw=1.2)
-        ax.text((pos[0] + pos[i]) / 2, y + tick / 2, format_p(float(p_value)), ha="center",
-                va="bottom")
+        ax.text((pos[0] + pos[i]) / 2, y + tick / 2, format_p(float(p_value)) + note,
+                ha="center", va="bottom", fontsize=9)
     ax.set_ylim(top=top + len(values) * step)
     ax.set_ylabel(ylabel)
     ax.set_title(titled(f"Two-sided Mann-Whitney U test vs {next(iter(data))!r}",
@@ -273,6 +316,7 @@ def curve(
     steps: Any = None,
     baseline: Any = None,
     synthetic: bool = False,
+    source: Any = None,
     ax: Any = None,
 ) -> Any:
     """A training run's performance and PePR against normalised resource, peak marked.
@@ -292,8 +336,15 @@ def curve(
             stopped.
         steps: step labels (default 1..n).
         baseline: P of a model that learned nothing (a number, e.g. the dataset's
-            ``majority_acc``, or a mapping label -> number), drawn as a labelled line.
+            ``majority_acc``, or a mapping label -> number), drawn as a labelled line;
+            beside it, the PePR that constant guess would score at each R,
+            ``majority / (1 + R)``, as a dotted curve (for the baselines named majority,
+            chance, guess or baseline; not for targets).
         synthetic: the run used synthetic data (the title says so).
+        source: how the resource was obtained, for the top axis: a word
+            (``"measured"``, ``"estimated"``, ...) or the history the Series came from
+            (its source-label columns are read); default "source not recorded", or
+            "synthetic" with ``synthetic=True``.
         ax: Axes to draw on (a new figure when None).
 
     Returns:
@@ -301,7 +352,7 @@ def curve(
 
     Raises:
         ValueError: as :func:`peprkit.metric.pepr_curve`; both ``resource_range`` and
-            ``reference``; a bad ``reference`` or ``baseline``.
+            ``reference``; a bad ``reference``, ``baseline`` or ``source``.
 
     >>> import matplotlib; matplotlib.use("Agg")
     >>> ax = curve([0.5, 0.8, 0.84, 0.85], [1.0, 2.0, 3.0, 4.0])
@@ -331,6 +382,8 @@ def curve(
     ax.plot(c["resource_norm"], c["performance"], "-o", color="tab:blue", label=f"{p_name}, P")
     ax.plot(c["resource_norm"], c["pepr"], "-s", color="tab:orange", label="PePR = P / (1 + R)")
     draw_baselines(ax, lines)
+    r_axis = c["resource_norm"].to_numpy()
+    draw_guess_pepr(ax, lines, r=np.r_[0.0, r_axis] if reference is not None else r_axis)
     ax.axvline(peak[0], color=FRONT, ls=":", lw=1)
     ax.plot([peak[0]], [peak[1]], "*", color=FRONT, ms=16, zorder=4,
             label=f"P_ePRc* = {peak[1]:.3f} (step {peak[2]})")
@@ -339,7 +392,10 @@ def curve(
             ax.annotate(str(step), (x, y), xytext=(0, 6), textcoords="offset points",
                         ha="center", fontsize=7, color="tab:blue")
     if name:
-        real_unit_axis(ax, str(name), *real, "top axis: as measured")
+        if source is None and synthetic:
+            source = "synthetic"
+        word = source_word(None, str(name), source)
+        real_unit_axis(ax, str(name), *real, f"top axis: {word}")
     if reference is not None:
         ax.set_xlim(left=0.0)  # every epoch is charged from zero energy
     ax.set_xlabel(xlabel.rstrip() + (", R" if reference is not None else ""))
@@ -357,6 +413,7 @@ def epoch_pareto(
     model: str = "model",
     epoch: str = "epoch",
     label_front: bool = True,
+    source: Any = None,
     ax: Any = None,
 ) -> Any:
     """Every model after every epoch on one performance-resource plane, Pareto points marked.
@@ -364,15 +421,19 @@ def epoch_pareto(
     The paper's Figure 4a: one point per (model, epoch), with the resource used *so far*
     min-max normalised over all points; thin lines join a model's epochs; the
     Pareto-optimal points (no other model-epoch is both better and cheaper) are drawn in
-    red and labelled ``model@epoch``. Feed it :func:`peprkit.paper.epoch_points` (the
-    authors' data, energy per epoch estimated) or a sweep's per-epoch histories
-    (measured). When an ``energy_source`` column says ``estimated``, the title says so.
+    red and labelled ``model@epoch`` (labels placed apart, inside the Axes). Feed it
+    :func:`peprkit.paper.epoch_points` (the authors' data, energy per epoch estimated) or
+    a sweep's per-epoch histories (measured). The x label says how the resource was
+    obtained (its source-label columns, e.g. ``energy_source``); when that is estimated,
+    the title says so too.
 
     Args:
         df: one row per model and epoch, the resource cumulative.
         performance: P in [0, 1]; resource: raw units, normalised here.
         model, epoch: the columns naming the model and the epoch.
         label_front: write ``model@epoch`` next to the Pareto points.
+        source: how the resource was obtained (a word such as ``"measured"``); default:
+            read from the source-label columns of ``df``.
         ax: Axes to draw on (a new figure when None).
 
     Returns:
@@ -411,17 +472,17 @@ def epoch_pareto(
     order = np.argsort(r[front], kind="stable")
     ax.plot(r[front][order], p[front][order], "-o", color=FRONT, ms=7, lw=1.5, zorder=3,
             label="Pareto front")
-    if label_front:
-        for x, y, name, k in zip(r[front], p[front], names[front], epochs[front], strict=True):
-            ax.annotate(f"{name}@{k}", (x, y), xytext=(4, 4), textcoords="offset points",
-                        fontsize=7)
-    estimated = ("energy_source" in df.columns and
-                 df["energy_source"].astype(str).str.startswith("estimated").any())
-    ax.set_xlabel(f"{resource} so far (min-max normalised over all points), R")
+    word = source_word(df, resource, source)
+    ax.set_xlabel(f"{resource} so far (min-max normalised over all points; {word}), R")
     ax.set_ylabel(f"{performance}, P")
     title = f"{performance} vs {resource}, one point per model and epoch"
-    if estimated:
-        title += "\n(per-epoch energy estimated, see energy_source)"
+    if "estimated" in word:
+        cols = ", ".join(label_columns(df, resource)) or "its source column"
+        title += f"\n(per-epoch {resource.split('_')[0]} estimated, see {cols})"
     ax.set_title(titled(title, df))
     ax.legend(loc="lower right", fontsize=8)
+    if label_front:  # after the legend, which the labels keep clear of
+        annotate_points(ax, r[front], p[front],
+                        [f"{n}@{k}" for n, k in zip(names[front], epochs[front], strict=True)],
+                        points=np.column_stack([r, p]), fontsize=7)
     return ax

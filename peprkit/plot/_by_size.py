@@ -25,10 +25,16 @@ from peprkit.plot._style import (
     axes_or_new,
     column_unit,
     draw_baselines,
+    draw_guess_pepr,
+    draw_ranges,
     format_count,
+    guess_levels,
     parse_baselines,
+    source_word,
+    summarise_runs,
     titled,
 )
+from peprkit.schema import RESOURCES
 
 
 def versus_params(
@@ -39,6 +45,7 @@ def versus_params(
     threshold: float | str = "median",
     threshold_note: str = "threshold given",
     baseline: Any = None,
+    model: str | None = "model",
     ax: Any = None,
 ) -> Any:
     """A score against log10 of the parameter count; the small-model region shaded.
@@ -46,6 +53,10 @@ def versus_params(
     Models with ``params <= threshold`` are small (the region shaded green), as compared
     by :func:`peprkit.metric.compare_sizes`; short horizontal lines mark the median score
     of the small and of the large models. The legend says where the split is and why.
+    A model's runs (its seeds) are drawn as one point, their mean, with a bar spanning
+    their range, and the medians are over models, as :func:`~peprkit.metric.compare_sizes`
+    computes them. For a PePR score (``pepr_...``) the y label says how its resource was
+    obtained, and the baseline is the PePR of a constant guess, ``majority / (1 + R)``.
 
     Args:
         df: one row per model.
@@ -55,9 +66,14 @@ def versus_params(
             paper's ``24.6e6``.
         threshold_note: where a numeric threshold comes from, said in the legend, e.g.
             ``"the paper's split"``.
-        baseline: the score of a model that learned nothing, drawn as a labelled
-            horizontal line (a number, or a mapping label -> number); for accuracy, the
-            dataset's ``majority_acc``.
+        baseline: the accuracy of a model that learned nothing (a number, or a mapping
+            label -> number), e.g. the dataset's ``majority_acc``; drawn as a labelled
+            horizontal line, or, for a PePR score, as the band of that guess's PePR from
+            ``majority / 2`` (R = 1) to ``majority`` (R = 0), with a tick at each model's own
+            ``majority / (1 + R)`` when ``df`` holds the normalised resource
+            (``energy_kwh_norm`` for ``pepr_e``).
+        model: the column naming each model (runs sharing it are averaged); None, or a
+            column ``df`` lacks, draws every row.
         ax: Axes to draw on (a new figure when None).
 
     Returns:
@@ -83,6 +99,17 @@ def versus_params(
     check_finite(y, f"df[{score!r}]")
     n = _param_counts(df, params)
     cut = size_threshold(threshold, n)
+    key = score[len("pepr_"):] if score.startswith("pepr_") else None
+    resource = RESOURCES.get(key or "")
+    chance_r = (column_values(df, f"{resource}_norm")
+                if resource and f"{resource}_norm" in df.columns else None)
+    counts, spread = np.ones(len(y), dtype=int), None
+    if model is not None and model in df.columns and df[model].duplicated().any():
+        extra = [chance_r] if chance_r is not None else []
+        _, counts, stats = summarise_runs(df[model].astype(str).to_numpy(), y, n, *extra)
+        (y, lo, hi), (n, _, _) = stats[0], stats[1]
+        spread = (lo, hi)
+        chance_r = stats[2][0] if extra else None
     why = "the median of these models" if isinstance(threshold, str) else str(threshold_note)
     lines = parse_baselines(baseline)
     ax = axes_or_new(ax)
@@ -95,7 +122,10 @@ def versus_params(
              else f"small: at or under {name} parameters ({why})")
     ax.axvspan(lo_x - pad, np.log10(cut), color="tab:green", alpha=0.12, label=label)
     ax.axvline(np.log10(cut), color="tab:green", ls="--", lw=1)
-    ax.scatter(x, y, s=36, color="tab:blue", zorder=3, label="models")
+    ax.scatter(x, y, s=36, color="tab:blue", zorder=3,
+               label="models (mean over runs)" if spread is not None else "models")
+    if spread is not None:
+        draw_ranges(ax, x, y, yr=spread, counts=counts)
     for mask, lo, hi, group in ((small, lo_x - pad, np.log10(cut), "small"),
                                 (~small, np.log10(cut), hi_x + pad, "large")):
         if mask.any():
@@ -103,10 +133,19 @@ def versus_params(
             ax.hlines(med, lo, hi, color="0.3", ls=":", lw=1.5)
             ax.annotate(f"median {group}: {med:.3f}", ((lo + hi) / 2, med), xytext=(0, 4),
                         textcoords="offset points", ha="center", fontsize=8, color="0.3")
-    draw_baselines(ax, lines)
+    if key is not None:
+        guesses = guess_levels(lines)
+        draw_guess_pepr(ax, guesses)
+        draw_baselines(ax, [item for item in lines if item not in guesses])
+        if chance_r is not None:
+            for i, (_, m) in enumerate(guesses):
+                ax.scatter(x, m / (1.0 + chance_r), marker="_", s=80, color="0.3", zorder=2.6,
+                           label="constant guess at each model's R" if i == 0 else None)
+    else:
+        draw_baselines(ax, lines)
     ax.set_xlim(lo_x - pad, hi_x + pad)
     ax.set_xlabel("Number of parameters (log$_{10}$)")
-    ax.set_ylabel(score)
+    ax.set_ylabel(f"{score} ({resource}: {source_word(df, resource)})" if resource else score)
     ax.set_title(titled(f"{score} vs model size", df))
     ax.legend(loc="best", fontsize=8)
     return ax
@@ -185,8 +224,6 @@ def energy_vs_params(
     ax.set_title(titled("Energy against model size", df))
     ax.legend(loc="upper left", fontsize=8)
     return ax
-
-
 
 
 def _param_counts(df: pd.DataFrame, params: str) -> np.ndarray:

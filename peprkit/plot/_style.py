@@ -2,9 +2,12 @@
 
 A plot titles synthetic data so (:func:`titled`, with :func:`peprkit._synthetic.is_synthetic`),
 draws the level a model that learned nothing reaches as a labelled line
-(:func:`parse_baselines`, :func:`draw_baselines`), and shows a normalised resource in its own
-unit on a secondary axis (:func:`column_unit`, :func:`real_unit_axis`). matplotlib is imported
-inside the functions that draw.
+(:func:`parse_baselines`, :func:`draw_baselines`) and, on a PePR axis, the PePR of that
+constant guess, ``majority / (1 + R)`` (:func:`draw_guess_pepr`), says how its resource
+numbers were obtained (:func:`source_word`: measured, estimated, illustrative, synthetic...),
+draws a model's seeds as one point (:func:`summarise_runs`), and shows a normalised resource
+in its own unit on a secondary axis (:func:`column_unit`, :func:`real_unit_axis`).
+matplotlib is imported inside the functions that draw.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peprkit._synthetic import is_synthetic
+from peprkit._synthetic import is_synthetic, number_source
 from peprkit._validation import show
 from peprkit.metric import pepr
 
@@ -124,3 +127,102 @@ def format_p(p_value: float) -> str:
 def format_count(n: float) -> str:
     """A parameter count for a legend: ``24.6M``, or ``9,500`` under 100,000."""
     return f"{n / 1e6:.1f}M" if n >= 1e5 else f"{n:,.0f}"
+
+
+def source_word(df: pd.DataFrame | None, column: str, source: Any = None) -> str:
+    """How the numbers of ``column`` were obtained, in one word for an axis label.
+
+    ``source`` when it is a string (e.g. ``"measured"``, ``"estimated"``, ``"illustrative"``);
+    read from ``source`` when it is a table (e.g. the history a resource Series came from),
+    else from ``df`` (:func:`peprkit._synthetic.number_source`); ``"source not recorded"``
+    without either.
+
+    >>> import pandas as pd
+    >>> source_word(pd.DataFrame({"energy_kwh": [1.0], "synthetic": True}), "energy_kwh")
+    'synthetic'
+    >>> source_word(None, "energy_kwh", "illustrative")
+    'illustrative'
+    """
+    if isinstance(source, str):
+        return source
+    table = source if source is not None else df
+    if table is None:
+        return "source not recorded"
+    if not hasattr(table, "columns"):
+        raise ValueError(f"`source` must be a word such as 'measured' or the table the numbers "
+                         f"came from, got {type(source).__name__}; pass e.g. source=history.")
+    return number_source(table, column)
+
+
+#: Baseline names that are the score of a guess (whose PePR is drawn on PePR axes).
+_GUESS_WORDS = ("majority", "chance", "guess", "baseline")
+
+
+def guess_levels(items: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """The baselines that are a constant guess's score (named majority, chance, guess or
+    baseline), not targets."""
+    return [(n, v) for n, v in items if any(w in n.lower() for w in _GUESS_WORDS)]
+
+
+def draw_guess_pepr(ax: Any, items: list[tuple[str, float]], r: Any = None) -> None:
+    """The PePR of a constant guess, ``PePR = m / (1 + R)`` for each guess level ``m``.
+
+    With ``r`` (R values along the x axis) a dotted curve over them; without, a band from
+    ``m / 2`` (R = 1) to ``m`` (R = 0), for axes whose x is not R (model size, groups). The
+    artists carry ``gid="guess-pepr"`` and a legend label with the formula.
+    """
+    for i, (_, m) in enumerate(guess_levels(items)):
+        color = _BASELINE_STYLES[i % len(_BASELINE_STYLES)][0]
+        if r is None:
+            ax.axhspan(m / 2, m, color=color, alpha=0.10, lw=0, zorder=1, gid="guess-pepr",
+                       label=f"constant guess's PePR = {m:.3f} / (1 + R): "
+                             f"{m / 2:.3f} to {m:.3f}")
+        else:
+            grid = np.linspace(float(np.min(r)), float(np.max(r)), 101)
+            ax.plot(grid, m / (1.0 + grid), color=color, ls=(0, (1, 2)), lw=1.4, zorder=2.5,
+                    gid="guess-pepr", label=f"constant guess's PePR = {m:.3f} / (1 + R)")
+
+
+def summarise_runs(names: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                      list[tuple]]:
+    """One point per name: the names (first-appearance order), their run counts and, per
+    column, ``(mean, min, max)`` over the name's runs.
+
+    >>> names, counts, [(mean, lo, hi)] = summarise_runs(
+    ...     np.array(["a", "b", "a"]), np.array([1.0, 5.0, 3.0]))
+    >>> names.tolist(), counts.tolist(), mean.tolist(), lo.tolist(), hi.tolist()
+    (['a', 'b'], [2, 1], [2.0, 5.0], [1.0, 5.0], [3.0, 5.0])
+    """
+    unique, first, inverse, counts = np.unique(names, return_index=True, return_inverse=True,
+                                               return_counts=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    inverse = rank[inverse.ravel()]
+    out = []
+    for values in columns:
+        sums = np.bincount(inverse, weights=values, minlength=len(order))
+        lo = np.full(len(order), np.inf)
+        hi = np.full(len(order), -np.inf)
+        np.minimum.at(lo, inverse, values)
+        np.maximum.at(hi, inverse, values)
+        out.append((sums / counts[order], lo, hi))
+    return unique[order], counts[order], out
+
+
+def draw_ranges(ax: Any, x: Any, y: Any, xr: Any = None, yr: Any = None, *,
+                counts: np.ndarray, color: str = "0.45") -> None:
+    """Bars spanning each point's range over its runs (``xr``/``yr`` = ``(lo, hi)``), for the
+    points summarising more than one run; one legend entry, "range over seeds"."""
+    many = counts > 1
+    if not many.any():
+        return
+    err = {}
+    for key, rng, centre in (("xerr", xr, x), ("yerr", yr, y)):
+        if rng is not None:
+            lo, hi = rng
+            err[key] = np.vstack([(centre - lo)[many], (hi - centre)[many]])
+    runs = sorted(set(counts[many].tolist()))
+    what = f"{runs[0]} runs" if len(runs) == 1 else f"{runs[0]}-{runs[-1]} runs"
+    ax.errorbar(x[many], y[many], fmt="none", ecolor=color, elinewidth=1.0, capsize=2,
+                zorder=2.8, label=f"range over a model's {what} (seeds)", **err)

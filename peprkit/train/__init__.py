@@ -1,9 +1,37 @@
 """Fine-tune a timm model on in-memory MedMNIST data, metered one lap per epoch.
 
-The paper's protocol is the default: Adam, lr 5e-4, batch 32, 10 epochs, cross-entropy
-(BCE per label for multi-label tasks). Images stay uint8 in memory; each batch is moved
-to the device, converted, resized to the model's input size and normalised on the fly
-(no DataLoader, no per-image PIL), which keeps a 2-core CPU busy with the model itself.
+Two recipes (:data:`RECIPES`); ``recipe="auto"`` picks by the model's weights:
+
+- ``"finetune"`` (pretrained weights): the paper's protocol, Adam, lr 5e-4 constant,
+  batch 32, 10 epochs, plain cross-entropy (BCE per label for multi-label tasks).
+- ``"scratch"`` (random init: ``pretrained=False``, or a module made by
+  :func:`peprkit.models.create_model` with ``pretrained=False``): AdamW with weight
+  decay 0.05, peak lr 5e-3 reached by a linear warm-up over the first epoch, then x0.75
+  per epoch; class-balanced cross-entropy; images resized to at least 64 px.
+
+  Why: trained from random weights with the fine-tuning recipe, no lesson model beat
+  always answering the common class on BreastMNIST (546 images, 73% one class) in 10
+  epochs. 10 epochs of 32 images are only ~170 steps: a random network needs large
+  steps (5e-3, after a warm-up that keeps batch norm from blowing up) that then shrink
+  (the decay, which does not depend on ``epochs``, so resumed, extended and early-
+  stopped runs follow one curve); decoupled weight decay 0.05 is AdamW's common setting
+  (not tuned here); class weights stop "always the common class" from being the easy
+  minimum (balanced accuracy beat plain or half-way weights on validation); at 28 px
+  the stride-32 small models (MobileNetV3, LCNet) shrink an image to 1 pixel before
+  their last stage, and 64 px gave them something to see, for 1.0-1.6x the CPU seconds
+  (their cost at these sizes is per-layer overhead more than pixels). Flips and shifts
+  (``augment``) did not help within 10 epochs. Chosen on the validation split with
+  ``benchmarks/scratch_recipe.py``; the test split was read only for the final table.
+
+``lr`` and ``optimizer`` given explicitly override the recipe's; the run records the
+values used (``lr``, ``optimizer``) and ``Run.conditions`` the recipe and everything else
+that can change the numbers (threads, OpenMP wait policy, torch version, deterministic
+flags). The thread count is fixed from the machine, not from its load
+(:mod:`peprkit.train._threads`), so a seed repeats whatever else runs.
+
+Images stay uint8 in memory; each batch is moved to the device, converted, resized to the
+model's input size and normalised on the fly (no DataLoader, no per-image PIL), which keeps a
+2-core CPU busy with the model itself.
 
 Each epoch (training plus evaluation of val and test) is one :class:`EnergyMeter` lap;
 ``history`` is cumulative and says so in ``metered`` (``"train+eval"``). Every row also
@@ -28,7 +56,7 @@ from peprkit._util import optional_import, progress_bar
 from peprkit._validation import check_choice, check_number
 from peprkit.metric import majority_accuracy
 from peprkit.schema import HISTORY_COLUMNS, SUMMARY_COLUMNS
-from peprkit.train import _checkpoint, _loop, _record
+from peprkit.train import _checkpoint, _loop, _record, _threads
 from peprkit.train._checkpoint import BEST, CHECKPOINT, run_folder
 from peprkit.train._early_stop import PeprStop
 from peprkit.train._loop import OPTIMIZERS, Scores
@@ -47,19 +75,36 @@ __all__ = [
     "METERED",
     "OPTIMIZERS",
     "PROTOCOL",
+    "RECIPES",
     "SUMMARY_COLUMNS",
     "ChanceLevelWarning",
     "Run",
     "Scores",
     "evaluate",
     "finetune",
+    "recipe_for",
     "run_folder",
 ]
 
 #: What each epoch's meter lap covers.
 METERED = "train+eval"
-#: The paper's protocol: :func:`finetune`'s defaults.
+#: The paper's protocol: :func:`finetune`'s defaults with pretrained weights.
 PROTOCOL = {"epochs": 10, "lr": 5e-4, "batch_size": 32, "optimizer": "adam"}
+#: Training recipes by name (see the module doc for the reasons). ``class_weights``: the
+#: power of the balanced class weights (0: plain loss); ``schedule``: ``"constant"`` or
+#: ``"warmup-decay"`` (:func:`peprkit.train._loop.warmup_decay`: linear warm-up over
+#: ``warmup_epochs``, then ``decay_per_epoch`` per epoch, independent of ``epochs``).
+RECIPES: dict[str, dict[str, Any]] = {
+    "finetune": {"optimizer": "adam", "lr": 5e-4, "weight_decay": 0.0,
+                 "schedule": "constant", "warmup_epochs": 0, "decay_per_epoch": 1.0,
+                 "class_weights": 0.0, "augment": False, "min_input_size": None},
+    "scratch": {"optimizer": "adamw", "lr": 5e-3, "weight_decay": 0.05,
+                "schedule": "warmup-decay", "warmup_epochs": 1, "decay_per_epoch": 0.75,
+                "class_weights": 1.0, "augment": False, "min_input_size": 64},
+}
+
+# the wait policy must be in the environment before torch starts its threads
+_threads.prefer_passive_wait()
 #: A run whose test accuracy is within this of the majority baseline gets a warning.
 CHANCE_MARGIN = 0.01
 
@@ -82,6 +127,10 @@ class Run:
         status: ``"completed"``, ``"early-stopped"`` or ``"interrupted"``.
         pepr_best_epoch: with ``early_stop="pepr"``, the epoch of ``P_ePRc*``.
         run_dir: the checkpoint folder, if any.
+        conditions: what besides the settings can change the numbers: the recipe
+            (``recipe`` and its settings), ``threads``, ``omp_wait_policy``,
+            ``torch_version``, ``deterministic_algorithms``, ``cudnn_deterministic``,
+            ``cudnn_benchmark`` (also stored in the checkpoint).
     """
 
     history: pd.DataFrame
@@ -90,6 +139,7 @@ class Run:
     status: str
     pepr_best_epoch: int | None = None
     run_dir: Path | None = None
+    conditions: dict[str, Any] | None = None
 
     def __repr__(self) -> str:  # the kept epoch's accuracy, the energy of every epoch run
         kept = self.summary.iloc[0] if len(self.summary) else None
@@ -125,19 +175,51 @@ def evaluate(model: torch.nn.Module, data: Data, *, split: str = "test", batch_s
     batch_size = check_number("batch_size", batch_size, low=1, integer=True)
     dev = _loop.resolve_device(device)
     model = model.to(dev)
-    batches = _loop.Batches(model, data, input_size_for(model, data.size, data.n_channels),
-                            dev, channels_last=False)
+    size = getattr(model, "peprkit_input_size", None) or input_size_for(
+        model, data.size, data.n_channels)
+    batches = _loop.Batches(model, data, size, dev, channels_last=False)
     return _loop.evaluate_split(model, getattr(data, split), batches, data.task,
                                 batch_size=batch_size)
 
 
-def _check_options(epochs, lr, batch_size, optimizer, amp, early_stop, patience, budget_kwh,
+def recipe_for(model: Any, pretrained: bool, recipe: str = "auto", lr: float | None = None,
+               optimizer: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The recipe a run uses: its name and settings, with ``lr``/``optimizer`` overrides.
+
+    ``recipe="auto"``: ``"scratch"`` for a model name with ``pretrained=False`` or a module
+    whose weights are ``"random init"`` (:func:`peprkit.models.create_model`), else
+    ``"finetune"``.
+
+    >>> recipe_for("resnet18", pretrained=False)[1]["optimizer"]
+    'adamw'
+    >>> recipe_for("resnet18", pretrained=True, lr=1e-3)[1]["lr"]
+    0.001
+
+    Raises:
+        ValueError: an unknown ``recipe``, a bad ``lr`` or ``optimizer``.
+    """
+    check_choice("recipe", recipe, ("auto", *RECIPES))
+    if lr is not None:
+        check_number("lr", lr, low=0, strict=True, expect="a positive number or None",
+                     hint="(None: the recipe's; the paper uses 5e-4)")
+    if optimizer is not None:
+        check_choice("optimizer", optimizer, OPTIMIZERS)
+    if recipe == "auto":
+        scratch = (not pretrained if isinstance(model, str)
+                   else getattr(model, "peprkit_weights", None) == "random init")
+        recipe = "scratch" if scratch else "finetune"
+    settings = dict(RECIPES[recipe])
+    if lr is not None:
+        settings["lr"] = float(lr)
+    if optimizer is not None:
+        settings["optimizer"] = optimizer
+    return recipe, settings
+
+
+def _check_options(epochs, batch_size, amp, early_stop, patience, budget_kwh,
                    meter, run_dir, run_root) -> None:
     check_number("epochs", epochs, low=1, integer=True, hint="(the paper uses 10)")
-    check_number("lr", lr, low=0, strict=True, expect="a positive number",
-                 hint="(the paper uses 5e-4)")
     check_number("batch_size", batch_size, low=2, integer=True, hint="(paper: 32)")
-    check_choice("optimizer", optimizer, OPTIMIZERS)
     check_choice("amp", amp, ("auto", True, False))
     check_choice("early_stop", early_stop, (None, "pepr"))
     if early_stop == "pepr":
@@ -170,6 +252,8 @@ class _Setup:
     loss_fn: Any
     meta: dict[str, Any]
     config: dict[str, Any]
+    recipe: dict[str, Any]
+    conditions: dict[str, Any]
 
 
 def _model_name(model: Any) -> str:
@@ -179,7 +263,7 @@ def _model_name(model: Any) -> str:
     return str(cfg.get("architecture") or type(model).__name__)
 
 
-def _build(model, data, *, lr, batch_size, optimizer, pretrained, device, amp, seed, epochs,
+def _build(model, data, *, recipe, batch_size, pretrained, device, amp, seed, epochs,
            threads, metered) -> _Setup:
     """Device, threads, seeds, model, optimizer, and the run's settings."""
     torch = optional_import("torch", extra="train")
@@ -192,10 +276,14 @@ def _build(model, data, *, lr, batch_size, optimizer, pretrained, device, amp, s
     n_threads = _loop.set_threads(threads)
     _loop.seed_everything(seed)
     name = _model_name(model)
+    recipe_name, settings = recipe
+    lr, optimizer = settings["lr"], settings["optimizer"]
     if isinstance(model, str):
         model = create_model(model, pretrained=pretrained, num_classes=data.num_classes,
                              in_chans=data.n_channels)
-    input_size = input_size_for(model, data.size, data.n_channels)
+    input_size = input_size_for(model, max(data.size, settings["min_input_size"] or 0),
+                                data.n_channels)
+    model.peprkit_input_size = input_size  # evaluate() feeds the size it trained on
     model = model.to(dev)
     if dev.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
@@ -209,14 +297,20 @@ def _build(model, data, *, lr, batch_size, optimizer, pretrained, device, amp, s
             "hardware": _loop.hardware_name(dev), "torch_version": torch.__version__}
     config = {k: meta[k] for k in ("model", "dataset", "size", "pretrained", "fraction", "seed",
                                    "lr", "batch_size", "optimizer")}
+    config["recipe"] = recipe_name
+    weight = None
+    if settings["class_weights"] and not data.multilabel:
+        weight = _loop.class_weights(data.train.labels, data.num_classes,
+                                     settings["class_weights"]).to(dev)
+    conditions = {"recipe": recipe_name, **settings, **_loop.determinism()}
     return _Setup(
         name=name, model=model, data=data, dev=dev, amp=use_amp,
         batches=_loop.Batches(model, data, input_size, dev, channels_last=dev.type == "cuda"),
-        opt=_loop.make_optimizer(optimizer, model.parameters(), lr),
+        opt=_loop.make_optimizer(optimizer, model.parameters(), lr, settings["weight_decay"]),
         scaler=torch.amp.GradScaler(dev.type, enabled=use_amp),
         loss_fn=(torch.nn.BCEWithLogitsLoss() if data.multilabel
-                 else torch.nn.CrossEntropyLoss()),
-        meta=meta, config=config)
+                 else torch.nn.CrossEntropyLoss(weight=weight)),
+        meta=meta, config=config, recipe=settings, conditions=conditions)
 
 
 def _resume(setup: _Setup, folder: Path | None, stopper: PeprStop | None
@@ -230,6 +324,13 @@ def _resume(setup: _Setup, folder: Path | None, stopper: PeprStop | None
     setup.opt.load_state_dict(state["optimizer"])
     setup.scaler.load_state_dict(state["scaler"])
     torch.set_rng_state(state["rng"])  # dropout etc. continue as if never interrupted
+    before = state.get("conditions") or {}
+    differ = {k: (before[k], v) for k, v in setup.conditions.items()
+              if k in before and before[k] != v}
+    if differ:
+        warnings.warn(f"resuming {setup.name} under other conditions (stored vs now: {differ}); "
+                      "the later epochs may differ from an uninterrupted run's.",
+                      RuntimeWarning, stacklevel=3)
     if stopper is not None:
         best = _checkpoint.load_best(folder)
         if best is not None:
@@ -247,6 +348,10 @@ def _epochs(setup: _Setup, history: list[dict], *, epochs: int, batch_size: int,
     recorder = _record.Recorder(meter, memory, setup.dev.type, history[-1] if history else {})
     eval_bs = max(128, 4 * batch_size)
     n_batches = len(data.train) // batch_size + (len(data.train) % batch_size > 1)
+    recipe = setup.recipe
+    lr_at = (_loop.warmup_decay(recipe["lr"], n_batches, recipe["warmup_epochs"],
+                                recipe["decay_per_epoch"])
+             if recipe["schedule"] == "warmup-decay" else None)
     status = "completed"
     try:
         for epoch in range(len(history) + 1, epochs + 1):
@@ -255,7 +360,9 @@ def _epochs(setup: _Setup, history: list[dict], *, epochs: int, batch_size: int,
                       leave=False) as bar:
                 trained = _loop.train_epoch(
                     setup.model, data, setup.batches, setup.opt, setup.scaler, setup.loss_fn,
-                    batch_size=batch_size, amp=setup.amp, generator=generator, bar=bar)
+                    batch_size=batch_size, amp=setup.amp, generator=generator, bar=bar,
+                    lr_at=lr_at, step0=(epoch - 1) * n_batches,
+                    augment_images=recipe["augment"])
             val, test = (_loop.evaluate_split(setup.model, split, setup.batches, data.task,
                                               batch_size=eval_bs, amp=setup.amp)
                          for split in (data.val, data.test))
@@ -271,7 +378,7 @@ def _epochs(setup: _Setup, history: list[dict], *, epochs: int, batch_size: int,
                 if stopper is not None and stopper.best_epoch == epoch:
                     _checkpoint.save_best(folder, epoch, stopper.best_state)
                 _checkpoint.save(folder, setup.model, setup.opt, setup.scaler, history,
-                                 setup.config, status)
+                                 setup.config, status, setup.conditions)
             if not quiet:
                 last = history[-1]
                 bar.write(f"{name} epoch {epoch}/{epochs}: loss {trained.loss:.3f}, train "
@@ -307,10 +414,11 @@ def finetune(
     data: Data | str,
     *,
     epochs: int = 10,
-    lr: float = 5e-4,
+    lr: float | None = None,
     batch_size: int = 32,
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam",
+    optimizer: Literal["adam", "adamw", "sgd"] | None = None,
     pretrained: bool = True,
+    recipe: Literal["auto", "finetune", "scratch"] = "auto",
     device: str = "auto",
     meter: bool | EnergyMeter = True,
     amp: bool | Literal["auto"] = "auto",
@@ -330,9 +438,12 @@ def finetune(
             ``torch.nn.Module`` with ``data.num_classes`` outputs.
         data: a :class:`peprkit.data.Data`, or a MedMNIST flag loaded with defaults.
         epochs: epochs to train (in total, counting those already in ``run_dir``).
-        lr, batch_size, optimizer: ``"adam"`` (default), ``"adamw"`` or ``"sgd"`` (momentum 0.9).
+        lr, batch_size, optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"`` (momentum 0.9);
+            ``lr=None`` / ``optimizer=None`` take the recipe's (5e-4 and Adam to fine-tune).
         pretrained: load ImageNet weights when ``model`` is a name (an error offline without
             them, never a silent random start); recorded in the summary.
+        recipe: ``"auto"`` (``"scratch"`` without pretrained weights, else ``"finetune"``),
+            or one of :data:`RECIPES` by name (see the module doc).
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         meter: True (an :class:`peprkit.meter.EnergyMeter` with defaults), an unstarted
             ``EnergyMeter`` (e.g. with your ``country``), or False (energy columns NaN,
@@ -350,7 +461,8 @@ def finetune(
             weights of the best epoch: the summary reports that epoch's accuracies
             (``pepr_best_epoch``) and the energy of all ``epochs_run``.
         patience, budget_kwh: options of ``early_stop="pepr"``.
-        threads: torch CPU threads; None picks the cores not busy with other programs.
+        threads: torch CPU threads; None: the cores this process may run on (fixed by
+            the machine, not by its momentary load, so a seed repeats).
         quiet: no progress bars or epoch lines.
 
     Returns:
@@ -380,15 +492,16 @@ def finetune(
     from peprkit.data import Data, load_medmnist
     from peprkit.meter import EnergyMeter, RunMemory
 
-    _check_options(epochs, lr, batch_size, optimizer, amp, early_stop, patience, budget_kwh,
+    _check_options(epochs, batch_size, amp, early_stop, patience, budget_kwh,
                    meter, run_dir, run_root)
+    chosen = recipe_for(model, pretrained, recipe, lr, optimizer)
     if not isinstance(data, Data):
         data = load_medmnist(str(data))
     if isinstance(model, str):
         optional_import("timm", extra="train")
     _loop.warm_up()  # torch's one-off set-up stays out of this run's memory
     memory = RunMemory().start()  # after the imports, before the model exists
-    setup = _build(model, data, lr=lr, batch_size=batch_size, optimizer=optimizer,
+    setup = _build(model, data, recipe=chosen, batch_size=batch_size,
                    pretrained=pretrained, device=device, amp=amp, seed=seed, epochs=epochs,
                    threads=threads, metered=meter is not False)
     folder = _folder(run_dir, run_root, {**setup.config, "epochs": epochs})
@@ -437,4 +550,4 @@ def _finish(setup: _Setup, history: list[dict], status: str, stopper: PeprStop |
     if status != "interrupted" and len(frame):
         _warn_if_chance(setup.name, summary)
     return Run(history=frame, summary=summary, model=setup.model, status=status,
-               pepr_best_epoch=best, run_dir=folder)
+               pepr_best_epoch=best, run_dir=folder, conditions=dict(setup.conditions))

@@ -47,15 +47,19 @@ def _save(path: Path, obj: Any) -> None:
 
 
 def save(run_dir: Path, model, opt, scaler, history: list[dict], config: dict,
-         status: str) -> None:
-    """Write the checkpoint and ``history.csv`` of ``run_dir``, each atomically."""
+         status: str, conditions: dict | None = None) -> None:
+    """Write the checkpoint and ``history.csv`` of ``run_dir``, each atomically.
+
+    ``conditions`` (threads, wait policy, torch version, deterministic flags, recipe) are
+    kept beside the settings: they do not refuse a resume but are reported.
+    """
     import pandas as pd
 
     torch = optional_import("torch", extra="train")
     _save(run_dir / CHECKPOINT, {
         "model": model.state_dict(), "optimizer": opt.state_dict(),
         "scaler": scaler.state_dict(), "history": history, "config": config,
-        "rng": torch.get_rng_state(), "status": status})
+        "rng": torch.get_rng_state(), "status": status, "conditions": conditions or {}})
     atomic_write(run_dir / "history.csv", pd.DataFrame(history).to_csv(index=False))
 
 
@@ -85,8 +89,8 @@ def load(run_dir: Path, config: dict) -> dict | None:
     if not path.is_file():
         return None
     state = torch.load(path, map_location="cpu", weights_only=True)
-    changed = {k: (state["config"].get(k), v) for k, v in config.items()
-               if state["config"].get(k) != v}
+    stored = {"recipe": "finetune", **state["config"]}  # before recipes: the paper's
+    changed = {k: (stored.get(k), v) for k, v in config.items() if stored.get(k) != v}
     if changed:
         raise ValueError(
             f"run_dir={str(run_dir)!r} holds a different run (stored vs now: {changed}); "

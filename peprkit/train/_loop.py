@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -11,10 +10,11 @@ from typing import Any
 import numpy as np
 
 from peprkit._util import optional_import
-from peprkit._validation import check_number
 from peprkit.metric import auc, balanced_accuracy
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+#: Progress-bar text is refreshed every this many training batches.
+POSTFIX_EVERY = 10
 
 
 def _torch():
@@ -104,29 +104,34 @@ def seed_everything(seed: int) -> None:
 
 
 def set_threads(threads: int | None) -> int:
-    """Set torch's CPU threads; ``None``: the cores not already busy, at least 1.
+    """Set torch's CPU threads; ``None``: the cores this process may run on.
 
-    ``threads = max(1, round(cores - busy))`` with ``busy`` the cores other programs
-    keep busy over 0.2 s. torch threads that share a core with another busy program
-    wait on each other (seen here: 20x slower per batch with 2 threads on 2 cores
-    next to one other busy process, against 1 thread).
+    The count comes from the machine (:func:`peprkit.train._threads.machine_threads`),
+    never from the momentary load, so that the same seed gives the same history on a busy
+    and on an idle machine (the thread count changes the order of floating-point sums).
+    With OpenMP's passive waiting (:mod:`peprkit.train._threads`) threads that share a core
+    with another busy program sleep instead of spinning while they wait.
     """
-    torch = _torch()
-    if threads is None:
-        cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                 else os.cpu_count() or 1)
-        try:
-            import psutil
+    from peprkit.train._threads import resolve_threads
 
-            busy = psutil.cpu_percent(interval=0.2) / 100.0 * cores
-        except ImportError:
-            busy = 0.0
-        threads = max(1, min(cores, round(cores - busy)))
-    else:
-        threads = check_number("threads", threads, low=1, integer=True,
-                               expect="None (automatic) or a whole number >= 1")
-    torch.set_num_threads(threads)
+    threads = resolve_threads(threads)
+    torch = _torch()
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
     return threads
+
+
+def determinism() -> dict[str, Any]:
+    """What besides the seed decides a run's numbers here (for the run record)."""
+    from peprkit.train._threads import wait_policy
+
+    torch = _torch()
+    cudnn = torch.backends.cudnn
+    return {"threads": torch.get_num_threads(), "omp_wait_policy": wait_policy(),
+            "torch_version": str(torch.__version__),
+            "deterministic_algorithms": bool(torch.are_deterministic_algorithms_enabled()),
+            "cudnn_deterministic": bool(cudnn.deterministic),
+            "cudnn_benchmark": bool(cudnn.benchmark)}
 
 
 def warm_up() -> None:
@@ -143,11 +148,69 @@ def warm_up() -> None:
     torch.nn.functional.adaptive_avg_pool2d(y, 1).flatten(1).sum().backward()
 
 
-def make_optimizer(name: str, params, lr: float):
+def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0):
     torch = _torch()
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9)
-    return (torch.optim.AdamW if name == "adamw" else torch.optim.Adam)(params, lr=lr)
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
+def warmup_decay(peak: float, steps_per_epoch: int, warmup_epochs: float,
+                 decay_per_epoch: float) -> Any:
+    """``step -> lr``: linear warm-up to ``peak``, then ``decay_per_epoch`` per epoch.
+
+    ``lr = peak * min(1, (step + 1) / warmup_steps) * decay_per_epoch ** (step / steps)``.
+    A pure function of the global step that does not depend on the planned number of
+    epochs, so a resumed or extended run (more ``epochs`` later) and an early-stopped one
+    follow the same curve as one uninterrupted run.
+
+    >>> f = warmup_decay(1.0, steps_per_epoch=10, warmup_epochs=1, decay_per_epoch=0.5)
+    >>> [round(f(s), 3) for s in (0, 4, 9, 10, 20)]
+    [0.1, 0.379, 0.536, 0.5, 0.25]
+    """
+    warmup = max(1, round(warmup_epochs * steps_per_epoch))
+
+    def lr_at(step: int) -> float:
+        return (peak * min(1.0, (step + 1) / warmup)
+                * decay_per_epoch ** (step / steps_per_epoch))
+
+    return lr_at
+
+
+def class_weights(labels, num_classes: int, power: float = 1.0):
+    """Per-class loss weights ``(n / (k * n_c)) ** power`` from training labels (mean 1).
+
+    ``power=1`` weighs every class as if the split were balanced; ``0.5`` half-way (log
+    scale). A class absent from the split gets weight 1.
+    """
+    torch = _torch()
+    counts = torch.bincount(labels.reshape(-1).long(), minlength=num_classes).double()
+    weights = torch.where(counts > 0, counts.sum() / (num_classes * counts.clamp(min=1)),
+                          torch.ones_like(counts)) ** power
+    return (weights / weights.mean()).float()
+
+
+def augment(x, generator, shift: int = 2):
+    """Random horizontal flip and shift by up to ``shift`` px (edge-padded), per image.
+
+    The random draws come from ``generator`` (CPU), so a seeded run repeats them exactly.
+    """
+    torch = _torch()
+    n, _, h, w = x.shape
+    flip = torch.rand(n, generator=generator) < 0.5
+    dy = torch.randint(0, 2 * shift + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * shift + 1, (n,), generator=generator)
+    dev = x.device
+    flip, dy, dx = flip.to(dev), dy.to(dev), dx.to(dev)
+    x = torch.where(flip.view(n, 1, 1, 1), x.flip(3), x)
+    padded = torch.nn.functional.pad(x, (shift, shift, shift, shift), mode="replicate")
+    rows = (torch.arange(h, device=dev).view(1, h) + dy.view(n, 1))  # (n, h)
+    cols = (torch.arange(w, device=dev).view(1, w) + dx.view(n, 1))  # (n, w)
+    batch = torch.arange(n, device=dev).view(n, 1, 1)
+    out = padded.permute(0, 2, 3, 1)[batch, rows.view(n, h, 1), cols.view(n, 1, w)]
+    return out.permute(0, 3, 1, 2).contiguous()
 
 
 def predictions(logits, task: str):
@@ -213,22 +276,37 @@ class EpochResult:
 
 
 def train_epoch(model, data, batches: Batches, opt, scaler, loss_fn, *, batch_size: int,
-                amp: bool, generator, bar: Any) -> EpochResult:
+                amp: bool, generator, bar: Any, lr_at: Any = None, step0: int = 0,
+                augment_images: bool = False) -> EpochResult:
     """One pass over the training split.
 
-    A last batch of a single image is dropped (batch norm cannot train on it).
+    A last batch of a single image is dropped (batch norm cannot train on it). ``lr_at``
+    (``global step -> lr``, steps counted from ``step0``) sets the learning rate of every
+    step; ``augment_images`` applies :func:`augment` with ``generator``'s draws.
+    Loss and hits are summed on the device and read once at the end of the epoch (a
+    per-batch read would wait for the device and copy every step); the progress bar's
+    text is refreshed every ``POSTFIX_EVERY`` batches.
     """
     torch = _torch()
     model.train()
     split, task = data.train, data.task
+    multilabel = task.startswith("multi-label")
     order = torch.randperm(len(split), generator=generator)
-    total_loss, correct, seen, started = 0.0, 0.0, 0, time.perf_counter()
-    for start in range(0, len(split), batch_size):
+    total_loss = torch.zeros((), dtype=torch.float64, device=batches.device)
+    correct = torch.zeros((), dtype=torch.float64, device=batches.device)
+    seen, started, show = 0, time.perf_counter(), not getattr(bar, "disable", True)
+    for i, start in enumerate(range(0, len(split), batch_size)):
         idx = order[start:start + batch_size]
         if idx.numel() < 2:
             break
         x = batches(split.images[idx])
+        if augment_images:
+            x = augment(x, generator)
         y = split.labels[idx].to(batches.device, non_blocking=True)
+        if lr_at is not None:
+            lr = lr_at(step0 + i)
+            for group in opt.param_groups:
+                group["lr"] = lr
         with torch.autocast(batches.device.type, enabled=amp):
             logits = model(x)
             loss = loss_fn(logits.float(), y)
@@ -237,14 +315,17 @@ def train_epoch(model, data, batches: Batches, opt, scaler, loss_fn, *, batch_si
         scaler.step(opt)
         scaler.update()
         with torch.no_grad():
-            pred, _ = predictions(logits.detach().float(), task)
             n = idx.numel()
-            total_loss += float(loss) * n
-            hits = (pred == y).float()
-            correct += float(hits.mean(dim=1).sum() if hits.dim() == 2 else hits.sum())
+            logits = logits.detach()
+            hits = ((logits > 0).float() == y).float().mean(dim=1) if multilabel else (
+                logits.argmax(dim=1) == y).float()
+            total_loss += loss.detach().double() * n
+            correct += hits.sum().double()
             seen += n
         bar.update(1)
-        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        if show and i % POSTFIX_EVERY == 0:
+            bar.set_postfix(loss=f"{float(total_loss) / seen:.3f}",
+                            acc=f"{float(correct) / seen:.3f}")
     elapsed = time.perf_counter() - started
-    return EpochResult(total_loss / max(seen, 1), correct / max(seen, 1),
+    return EpochResult(float(total_loss) / max(seen, 1), float(correct) / max(seen, 1),
                        seen / max(elapsed, 1e-9))

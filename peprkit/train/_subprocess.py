@@ -66,6 +66,22 @@ def _forward(stream, out) -> None:
         out.flush()
 
 
+def job_environment(job: dict[str, Any]) -> dict[str, str]:
+    """The worker's environment: this one plus the thread policy, set before Python starts.
+
+    ``OMP_WAIT_POLICY=PASSIVE`` (unless set already) and ``OMP_NUM_THREADS`` /
+    ``MKL_NUM_THREADS`` = the run's threads (``threads`` of the job, else the machine's
+    cores), so torch's thread pool starts with its final size and sleeps while it waits
+    (see :mod:`peprkit.train._threads`).
+
+    Raises:
+        ValueError: the job's ``threads`` is not None or a whole number >= 1.
+    """
+    from peprkit.train._threads import child_environment
+
+    return child_environment(dict(os.environ), job.get("finetune", {}).get("threads"))
+
+
 def run_isolated(job: dict[str, Any], *, grace_s: float = 30.0) -> dict[str, Any]:
     """Run ``job`` in a fresh process; ``{"summary", "status"}`` as the child saw them.
 
@@ -84,7 +100,7 @@ def run_isolated(job: dict[str, Any], *, grace_s: float = 30.0) -> dict[str, Any
     import peprkit
 
     package_root = str(Path(peprkit.__file__).resolve().parents[1])
-    env = dict(os.environ)
+    env = job_environment(job)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     env["PYTHONUNBUFFERED"] = "1"  # epoch lines arrive as they are written
     with tempfile.TemporaryDirectory(prefix="peprkit-job-") as tmp:

@@ -15,7 +15,8 @@ and meter source labels as the readers give them.
 
 from __future__ import annotations
 
-from pathlib import Path
+import inspect
+from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,14 +28,14 @@ from peprkit.schema import HISTORY_COLUMNS
 
 #: Labels the meter gives each component (see peprkit.meter): measured, estimated,
 #: partial (a reader failed part-way) or unavailable.
-CPU_LABELS = ("measured:rapl", "estimated:cpu-utilisation", "partial:rapl-error",
+CPU_LABELS = ("measured:rapl", "estimated:cpu-time", "partial:rapl-error",
               "unavailable", "unavailable:rapl-error")
 GPU_LABELS = ("measured:nvml-energy-counter", "measured:nvml-power-sampling",
               "partial:nvml-error", "unavailable", "unavailable:nvml-error")
 RAM_LABELS = ("estimated:ram-per-gb", "unavailable")
 #: The labels every drawn CPU run carries, as a metered run on a laptop writes them.
 CPU_RUN_LABELS = {"memory_source": "process-rss-increase:measured:kernel-peak-rss",
-                  "gpu_source": "unavailable", "cpu_source": "estimated:cpu-utilisation",
+                  "gpu_source": "unavailable", "cpu_source": "estimated:cpu-time",
                   "ram_source": "estimated:ram-per-gb", "metered": "train+eval"}
 
 
@@ -121,27 +122,31 @@ def read_artifact(folder: Any, relative: str) -> pd.DataFrame:
     """A CSV that peprkit wrote during the graded run (``history.csv``, ``results.csv``),
     read as plain data from the submission's ``folder``; what a lesson's
     ``grading_context`` rebuilds the tests' context from instead of the notebook's
-    variables. The file is untrusted: a path leading outside ``folder`` (a planted
-    symlink) or a file over :data:`MAX_ARTIFACT_BYTES` is refused.
+    variables. The file is untrusted: it is read through
+    :func:`peprkit.course._exchange.read_bytes`, so a symbolic link (in the path or in its
+    place), a FIFO or anything but a regular file, or a file over
+    :data:`MAX_ARTIFACT_BYTES` is refused without blocking.
 
     Raises:
         CheckFailed: the file is missing, outside the folder, too large or not a table.
     """
-    root = Path(folder).resolve()
-    path = root / relative
+    import errno
+    import io
+
+    from peprkit.course import _exchange
+
     try:
-        resolved = path.resolve()
-        inside = resolved.is_relative_to(root) and resolved.is_file()
-        size = resolved.stat().st_size if inside else 0
-    except (OSError, RuntimeError):
-        inside, size = False, 0
-    if not inside:
+        raw = _exchange.read_bytes(relative, MAX_ARTIFACT_BYTES, root=folder)
+    except _exchange.Refused as err:
+        if err.errno == errno.EFBIG:
+            raise CheckFailed(f"the run's file {relative} is too large to grade.") from None
         raise CheckFailed(f"the run's file {relative} is missing: run every cell of the "
-                          "notebook, in order, so that the lesson writes its results.")
-    if size > MAX_ARTIFACT_BYTES:
-        raise CheckFailed(f"the run's file {relative} is too large to grade.")
+                          "notebook, in order, so that the lesson writes its results.") from None
+    except OSError:  # the folder itself cannot be opened
+        raise CheckFailed(f"the run's file {relative} is missing: run every cell of the "
+                          "notebook, in order, so that the lesson writes its results.") from None
     try:
-        return pd.read_csv(resolved)
+        return pd.read_csv(io.BytesIO(raw))
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise CheckFailed(f"the run's file {relative} is not a readable table "
                           f"({type(err).__name__}).") from None
@@ -155,8 +160,11 @@ def run_histories(folder: Any, root: str) -> dict[str, pd.DataFrame]:
     Raises:
         CheckFailed: ``root`` holds no run.
     """
-    base = Path(folder) / root
-    names = sorted(p.parent.name for p in base.glob("*/history.csv")) if base.is_dir() else []
+    from peprkit.course import _exchange
+
+    # a run whose history is planted (a link, a FIFO) is listed, and refused by read_artifact
+    names = [n for n in _exchange.subfolders(root, root=folder)
+             if _exchange.present(f"{root}/{n}/history.csv", root=folder)]
     if not names:
         raise CheckFailed(f"no training run was found in {root}: run every cell of the "
                           "notebook, in order.")
@@ -176,3 +184,83 @@ def current_runs(results: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
     for key in keys:
         keep &= (results[key].astype(str) == str(last[key])).to_numpy()
     return results[keep].reset_index(drop=True)
+
+
+def _spec_calls(spec: Any, names: Iterable[str]) -> list[str]:
+    """The kit functions ``names`` a learner's function as the grader holds it (a
+    :class:`peprkit.course._codec.FunctionSource`: source, helpers, modules) refers to; a
+    helper that is a copy of the kit's own function counts as that function."""
+    import importlib
+
+    from peprkit.checks import _byhand
+
+    aliases = {a: m for a, m in (getattr(spec, "modules", None) or {}).items()
+               if isinstance(m, str)}
+    texts = [str(getattr(spec, "source", ""))]
+    for helper, text in (getattr(spec, "helpers", None) or {}).items():
+        copy = None
+        for name, module in _byhand.KIT_FUNCTIONS.items():
+            try:
+                kit = inspect.getsource(getattr(importlib.import_module(module), name))
+            except (OSError, TypeError, AttributeError):
+                continue
+            if str(text).strip() == kit.strip():
+                copy = f"{module}.{name}"
+        if copy:
+            aliases[helper] = copy
+        else:
+            texts.append(str(text))
+    return _byhand.kit_calls("\n".join(texts), names, aliases)
+
+
+def by_hand(answer: Any, names: Iterable[str]):
+    """The learner's answer to a by-hand exercise, refusing the kit's own functions
+    ``names``: calling it raises :class:`peprkit.checks.ByHand` (a message the grader may
+    show) when the answer uses one of them.
+
+    ``answer`` is the learner's function, or the ``rerun`` of its answer cells. Its source
+    is read (a function's source and helpers once; the cells a rerun runs, with the
+    notebook's imports, at each call), and while it runs in this process (a master, the
+    kit's tests) the functions themselves refuse to run; when grading it runs in a
+    sandbox, and its source is what is checked.
+
+    >>> from peprkit.course.hidden import answer_cells
+    >>> by_hand(answer_cells(["y = peprkit.normalize(x)"]), ["normalize"])(["y"], x=[1, 2])
+    Traceback (most recent call last):
+    ...
+    peprkit.checks.ByHand: peprkit.normalize is the kit's own function, ...
+    """
+    from peprkit.checks import _byhand
+    from peprkit.course._cells import CellError, CellRunner, imports, pick_cells
+
+    names = list(names)
+    sources = getattr(answer, "sources", None)
+    here = isinstance(answer, CellRunner) or _byhand.local(answer)
+    if sources is None:
+        if _byhand.local(answer):
+            _byhand.check_function(answer, names)
+        else:  # the grader's stand-in for a function that runs in its sandbox
+            worker = getattr(answer, "_worker", None)
+            spec = (getattr(worker, "functions", None) or {}).get(getattr(answer, "__name__",
+                                                                          ""))
+            used = _spec_calls(spec, names) if spec is not None else []
+            if used:
+                _byhand._refused(used[0])
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        if sources is not None:
+            try:
+                cells = pick_cells(sources, list(args[0]), given=list(kwargs))
+            except CellError:
+                cells = []  # the rerun itself says what is missing
+            used = _byhand.kit_calls("\n".join([*imports(sources, cells), *cells]), names)
+            if used:
+                _byhand._refused(used[0])
+        if not here:  # the worker refuses them too (a lookup the source scan missed)
+            remote = getattr(answer, "refusing", None)
+            if sources is None and callable(remote):
+                return remote(names, *args, **kwargs)
+            return answer(*args, **kwargs)
+        with _byhand.refusing(names):
+            return answer(*args, **kwargs)
+    return refused

@@ -110,7 +110,7 @@ def hidden_q2(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
 
     >>> from peprkit.course.hidden import answer_cells
     >>> hidden_q2(answer_cells(['cpu_source = reading.sources["cpu"]']))
-    >>> hidden_q2(answer_cells(['cpu_source = "estimated:cpu-utilisation"']))
+    >>> hidden_q2(answer_cells(['cpu_source = "estimated:cpu-time"']))
     Traceback (most recent call last):
     ...
     peprkit.checks.CheckFailed: cpu_source is wrong on other readings: ...

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from peprkit.checks._common import CheckFailed, close, number
+from peprkit.checks.lesson02 import BY_HAND
 from peprkit.course.hidden import _inputs
 from peprkit.meter.carbon import co2_g
 
@@ -79,9 +80,12 @@ def grading_context(parameters: dict[str, Any], folder: Any) -> dict[str, Any]:
 def _train_images(folder: Any, run_name: str) -> int | None:
     """Training images per epoch of the run named ``run_name``: the dataset and fraction
     its name spells, the split counted from the labels alone (numpy, no pickle)."""
-    from pathlib import Path
+    import fnmatch
+    import io
+    import os
 
     from peprkit._paths import find_file
+    from peprkit.course import _exchange
     from peprkit.data import dataset_filename, stratified_indices
 
     match = _RUN_NAME.match(run_name)
@@ -91,14 +95,15 @@ def _train_images(folder: Any, run_name: str) -> int | None:
     try:
         fraction = float(match["fraction"])
         if dataset.endswith("-synthetic"):  # the stand-in load_or_synthetic wrote in RUN_DIR
-            root = Path(folder).resolve()
-            found = sorted((root / RUN_DIR).glob(f"{dataset}_{size}px_*_seed0.npz"))
+            # the run's folder is untrusted: read through _exchange (no link, no FIFO, capped)
+            found = fnmatch.filter(os.listdir(os.path.join(folder, RUN_DIR)),
+                                   f"{dataset}_{size}px_*_seed0.npz")
             if len(found) != 1:
                 return None
-            path = found[0].resolve()
-            if not path.is_relative_to(root) or path.stat().st_size > _inputs.MAX_ARTIFACT_BYTES:
-                return None
-        else:
+            raw = _exchange.read_bytes(f"{RUN_DIR}/{found[0]}", _inputs.MAX_ARTIFACT_BYTES,
+                                       root=folder)
+            path = io.BytesIO(raw)
+        else:  # the grader's own data folder
             path, _ = find_file(dataset_filename(dataset, size), "datasets")
             if path is None:
                 return None
@@ -111,7 +116,7 @@ def _train_images(folder: Any, run_name: str) -> int | None:
 
 def hidden_q1(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     """Hidden test of exercise 1: the answer cell run again on other energies, overheads
-    and grids.
+    and grids; the kit's own ``co2_g`` is refused (the exercise says by hand).
 
     >>> from peprkit.course.hidden import answer_cells
     >>> hidden_q1(answer_cells(["co2_by_hand_g = BUSY_KWH * PUE * INTENSITY"]))
@@ -125,6 +130,7 @@ def hidden_q1(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     from peprkit.meter.carbon import carbon_table
 
     rng = _inputs.draws("02", "q1", rng)
+    rerun = _inputs.by_hand(rerun, BY_HAND)  # by hand: the kit's co2_g is refused
     table = carbon_table()
     table = table[table["intensity_g_per_kwh"] > 0]
     for i in rng.choice(len(table), size=3, replace=False):
@@ -136,7 +142,7 @@ def hidden_q1(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
         laps = pd.DataFrame({
             "label": ["idle (sleep)", "busy (matrix products)"], "duration_s": durations,
             "energy_kwh": energies, "power_w": energies * 3.6e6 / durations,
-            "cpu_source": "estimated:cpu-utilisation", "gpu_source": "unavailable",
+            "cpu_source": "estimated:cpu-time", "gpu_source": "unavailable",
             "ram_source": "estimated:ram-per-gb"})
         got = rerun(["co2_by_hand_g"], BUSY_KWH=busy, PUE=pue, INTENSITY=float(intensity),
                     COUNTRY=str(country), laps=laps)["co2_by_hand_g"]

@@ -88,7 +88,8 @@ def _peaked_history(rng: np.random.Generator, avoid: set[int]) -> tuple[pd.DataF
 
 def hidden_q1(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     """Hidden test of exercise 1: the answer cell run again on other histories and
-    references, each peaking at another epoch.
+    references, each peaking at another epoch; the kit's ``pepr_curve`` and
+    ``pepr_optimum`` are refused (the exercise says by hand).
 
     >>> from peprkit.course.hidden import answer_cells
     >>> hidden_q1(answer_cells([
@@ -100,6 +101,7 @@ def hidden_q1(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     peprkit.checks.CheckFailed: best_epoch_by_hand is wrong on other runs ...
     """
     rng = _inputs.draws("03", "q1", rng)
+    rerun = _inputs.by_hand(rerun, checks.BY_HAND)  # no pepr_curve, pepr_optimum
     seen: set[int] = set()
     for _ in range(3):
         frame, reference = _peaked_history(rng, seen)

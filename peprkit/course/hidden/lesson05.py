@@ -136,7 +136,8 @@ def _top_gap(column: pd.Series) -> float:
 
 def hidden_q1(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     """Hidden test of exercise 1: the answer cell, run again on sweep tables drawn at
-    grading time (one or two datasets, several seeds, rows in random order).
+    grading time (one or two datasets, several seeds, rows in random order); the kit's
+    ``add_pepr`` and ``normalize`` are refused (the exercise says by hand).
 
     >>> from peprkit.course.hidden import answer_cells
     >>> hidden_q1(answer_cells([
@@ -150,6 +151,7 @@ def hidden_q1(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     peprkit.checks.CheckFailed: `pepr_t_by_hand` is wrong on other sweep tables...
     """
     rng = _inputs.draws("05", "q1", rng)
+    rerun = _inputs.by_hand(rerun, checks.BY_HAND)  # before add_pepr: by hand
     counts = [1, 2, int(rng.integers(1, 3))]
     rng.shuffle(counts)
     for count in counts:

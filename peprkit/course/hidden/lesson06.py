@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from peprkit.checks._common import CheckFailed, same, values
+from peprkit.checks.lesson06 import BY_HAND
 from peprkit.course.hidden import _inputs
 from peprkit.paper import (
     EXPERIMENTS,
@@ -136,7 +137,8 @@ def _whole(value: Any) -> int | None:
 
 def hidden_q1(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     """Hidden test of exercise 1: the answer cell run again on other tables shaped like the
-    published one (other models, experiments, energy scales, row orders).
+    published one (other models, experiments, energy scales, row orders); the kit's own
+    PePR functions are refused (the exercise says plain pandas/numpy).
 
     >>> from peprkit.course.hidden import answer_cells
     >>> cell = '''rows = raw[raw["dataset"] == EXPERIMENT]
@@ -145,6 +147,7 @@ def hidden_q1(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     >>> hidden_q1(answer_cells([cell]), rng=np.random.default_rng(1))
     """
     rng = _inputs.draws("06", "q1", rng)
+    rerun = _inputs.by_hand(rerun, BY_HAND)  # plain pandas/numpy, not peprkit
     for _ in range(3):
         raw = _draw_raw(rng)
         experiment = str(rng.choice(raw["dataset"].unique()))
