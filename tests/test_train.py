@@ -38,6 +38,11 @@ def syn(tmp_path_factory):
     return load_npz(path)
 
 
+#: Tests of run mechanics (interrupt, run folder, checkpoint, early stop) train from random
+#: weights with the fine-tuning recipe: 28 px, a quarter of the scratch recipe's pixels.
+MECHANICS = {"pretrained": False, "recipe": "finetune"}
+
+
 def test_history_and_summary_schema(syn):
     run = T.finetune(MODEL, syn, epochs=2, pretrained=False, batch_size=16, meter=_meter(),
                      quiet=True)
@@ -117,14 +122,14 @@ def test_interrupt_keeps_epochs_and_resume_does_not_double_count(syn, tmp_path, 
         return real_epoch(*args, **kwargs)
 
     monkeypatch.setattr(L, "train_epoch", flaky)
-    first = T.finetune(MODEL, syn, epochs=3, pretrained=False, batch_size=16, meter=_meter(),
+    first = T.finetune(MODEL, syn, epochs=3, **MECHANICS, batch_size=16, meter=_meter(),
                        run_dir=run_dir, quiet=True)
     assert first.status == "interrupted" and list(first.history["epoch"]) == [1]
     assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "history.csv"]
     monkeypatch.setattr(L, "train_epoch", real_epoch)
 
     meter = _meter()
-    second = T.finetune(MODEL, syn, epochs=3, pretrained=False, batch_size=16, meter=meter,
+    second = T.finetune(MODEL, syn, epochs=3, **MECHANICS, batch_size=16, meter=meter,
                         run_dir=run_dir, quiet=True)
     h = second.history
     assert second.status == "completed" and list(h["epoch"]) == [1, 2, 3]
@@ -135,7 +140,7 @@ def test_interrupt_keeps_epochs_and_resume_does_not_double_count(syn, tmp_path, 
     assert h["energy_kwh"].iloc[2] == pytest.approx(stored["energy_kwh"] + new_kwh)
     assert h["time_s"].iloc[2] > h["time_s"].iloc[1] > h["time_s"].iloc[0]
     # a finished run_dir returns at once, without training or metering
-    again = T.finetune(MODEL, syn, epochs=3, pretrained=False, batch_size=16, meter=_meter(),
+    again = T.finetune(MODEL, syn, epochs=3, **MECHANICS, batch_size=16, meter=_meter(),
                        run_dir=run_dir, quiet=True)
     assert again.history.equals(h)
 
@@ -152,15 +157,15 @@ def test_resume_matches_an_uninterrupted_run(syn, tmp_path):
 
 
 def test_run_dir_of_another_run_is_refused(syn, tmp_path):
-    T.finetune(MODEL, syn, epochs=1, pretrained=False, batch_size=16, meter=False,
+    T.finetune(MODEL, syn, epochs=1, **MECHANICS, batch_size=16, meter=False,
                run_dir=tmp_path, quiet=True)
     with pytest.raises(ValueError, match=r"holds a different run .*'lr'"):
-        T.finetune(MODEL, syn, epochs=2, lr=1e-3, pretrained=False, batch_size=16, meter=False,
+        T.finetune(MODEL, syn, epochs=2, lr=1e-3, **MECHANICS, batch_size=16, meter=False,
                    run_dir=tmp_path, quiet=True)
 
 
 def test_checkpoint_is_written_atomically(syn, tmp_path, monkeypatch):
-    T.finetune(MODEL, syn, epochs=1, pretrained=False, batch_size=32, meter=False,
+    T.finetune(MODEL, syn, epochs=1, **MECHANICS, batch_size=32, meter=False,
                run_dir=tmp_path, quiet=True)
     before = (tmp_path / "checkpoint.pt").read_bytes()
 
@@ -169,7 +174,7 @@ def test_checkpoint_is_written_atomically(syn, tmp_path, monkeypatch):
 
     monkeypatch.setattr("os.replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
-        T.finetune(MODEL, syn, epochs=2, pretrained=False, batch_size=32, meter=False,
+        T.finetune(MODEL, syn, epochs=2, **MECHANICS, batch_size=32, meter=False,
                    run_dir=tmp_path, quiet=True)
     assert (tmp_path / "checkpoint.pt").read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
@@ -179,7 +184,7 @@ def test_checkpoint_is_written_atomically(syn, tmp_path, monkeypatch):
 
 def test_pepr_early_stop_records_the_optimum(syn, monkeypatch):
     monkeypatch.setattr(L, "evaluate_split", lambda *a, **k: L.Scores(0.8, 0.8, 0.9))  # flat
-    run = T.finetune(MODEL, syn, epochs=6, pretrained=False, batch_size=32, meter=_meter(),
+    run = T.finetune(MODEL, syn, epochs=6, **MECHANICS, batch_size=32, meter=_meter(),
                      early_stop="pepr", patience=2, budget_kwh=1e-6, quiet=True)
     h = run.history
     assert run.status == "early-stopped" and len(h) == 3 and run.pepr_best_epoch == 1
