@@ -27,44 +27,53 @@ MASTER_Q1 = '''def normalize(values):
     # END SOLUTION'''
 
 
-def tiny_master(path: Path) -> Path:
-    """Lesson ``01_course``: q1 (2 points, public + hidden), q2 (1 point), a manual
-    reflection (2 points)."""
-    cells = [
-        V4.new_markdown_cell("# Course lesson\n\nEstimated time: 1 min"),
-        V4.new_raw_cell("# BEGIN QUESTION\nname: q1\npoints: 2\ncheck_cell: false"),
-        V4.new_markdown_cell("Write `normalize(values)`: min-max normalisation."),
-        V4.new_raw_cell("# BEGIN SOLUTION"),
-        V4.new_code_cell(MASTER_Q1),
-        V4.new_raw_cell("# END SOLUTION"),
-        V4.new_raw_cell("# BEGIN TESTS"),
-        V4.new_code_cell("def test_q1(normalize):\n    assert normalize([2, 4, 6]) == [0, 0.5, 1]"
-                         "\n\n\ntest_q1(normalize)"),
-        V4.new_code_cell("# HIDDEN\ndef test_q1_hidden(normalize):\n    assert normalize([1, 3])"
-                         " == [0, 1]\n\n\ntest_q1_hidden(normalize)"),
-        V4.new_raw_cell("# END TESTS"),
-        V4.new_raw_cell("# END QUESTION"),
-        V4.new_raw_cell("# BEGIN QUESTION\nname: q2\npoints: 1\ncheck_cell: false"),
-        V4.new_raw_cell("# BEGIN SOLUTION"),
-        V4.new_code_cell("value = 6 * 7  # SOLUTION"),
-        V4.new_raw_cell("# END SOLUTION"),
-        V4.new_raw_cell("# BEGIN TESTS"),
-        V4.new_code_cell("def test_q2(value):\n    assert value == 42\n\n\ntest_q2(value)"),
-        V4.new_raw_cell("# END TESTS"),
-        V4.new_raw_cell("# END QUESTION"),
-        V4.new_raw_cell("# BEGIN QUESTION\nname: reflection\npoints: 2\nmanual: true"),
-        V4.new_markdown_cell("In two sentences: why normalise resources?"),
-        V4.new_raw_cell("# BEGIN SOLUTION"),
-        V4.new_markdown_cell("Full marks: names the scale problem **and** the set dependence."),
-        V4.new_raw_cell("# END SOLUTION"),
-        V4.new_raw_cell("# END QUESTION"),
-    ]
+def question(name: str, points: int, solution: str, *tests: str, prompt: str = "") -> list:
+    """The cells of one auto-graded question in the master format: its config, an optional
+    prompt, the solution cell and its test cells (``# HIDDEN`` ones included)."""
+    return [V4.new_raw_cell(f"# BEGIN QUESTION\nname: {name}\npoints: {points}\n"
+                            "check_cell: false"),
+            *([V4.new_markdown_cell(prompt)] if prompt else []),
+            V4.new_raw_cell("# BEGIN SOLUTION"), V4.new_code_cell(solution),
+            V4.new_raw_cell("# END SOLUTION"), V4.new_raw_cell("# BEGIN TESTS"),
+            *(V4.new_code_cell(test) for test in tests),
+            V4.new_raw_cell("# END TESTS"), V4.new_raw_cell("# END QUESTION")]
+
+
+def manual_question(name: str, points: int, prompt: str, rubric: str) -> list:
+    """The cells of one question graded by a person: its config, prompt and rubric."""
+    return [V4.new_raw_cell(f"# BEGIN QUESTION\nname: {name}\npoints: {points}\nmanual: true"),
+            V4.new_markdown_cell(prompt), V4.new_raw_cell("# BEGIN SOLUTION"),
+            V4.new_markdown_cell(rubric), V4.new_raw_cell("# END SOLUTION"),
+            V4.new_raw_cell("# END QUESTION")]
+
+
+def write_master(path: Path, title: str, *questions: list) -> Path:
+    """A master notebook at ``path``: a title cell, then the questions' cells, with stable ids."""
+    cells = [V4.new_markdown_cell(f"# {title}\n\nEstimated time: 1 min")]
+    cells += [cell for q in questions for cell in q]
     for i, cell in enumerate(cells):
         cell["id"] = f"cell{i}"
     nb = authoring.normalized_master(V4.new_notebook(cells=cells), path.stem)
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
+
+
+def tiny_master(path: Path) -> Path:
+    """Lesson ``01_course``: q1 (2 points, public + hidden), q2 (1 point), a manual
+    reflection (2 points)."""
+    return write_master(
+        path, "Course lesson",
+        question("q1", 2, MASTER_Q1,
+                 "def test_q1(normalize):\n    assert normalize([2, 4, 6]) == [0, 0.5, 1]"
+                 "\n\n\ntest_q1(normalize)",
+                 "# HIDDEN\ndef test_q1_hidden(normalize):\n    assert normalize([1, 3])"
+                 " == [0, 1]\n\n\ntest_q1_hidden(normalize)",
+                 prompt="Write `normalize(values)`: min-max normalisation."),
+        question("q2", 1, "value = 6 * 7  # SOLUTION",
+                 "def test_q2(value):\n    assert value == 42\n\n\ntest_q2(value)"),
+        manual_question("reflection", 2, "In two sentences: why normalise resources?",
+                        "Full marks: names the scale problem **and** the set dependence."))
 
 
 #: Independently written correct answers to q1 (different structure, not only names).

@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("otter")
 nbformat = pytest.importorskip("nbformat")
 
+from _course_fixtures import manual_question, question, write_master  # noqa: E402
 from _sandboxes import grading_sandbox  # noqa: E402
 
 from peprkit.cli import main  # noqa: E402
@@ -22,48 +23,18 @@ SECRET = "tests-secret"
 
 def _tiny_master(path):
     """A three-question lesson (one manual) in the course's master format."""
-    cells = [
-        V4.new_markdown_cell("# Tiny lesson\n\nEstimated time: 1 min"),
-        V4.new_raw_cell("# BEGIN QUESTION\nname: q1\npoints: 2\ncheck_cell: false"),
-        V4.new_raw_cell("# BEGIN SOLUTION"),
-        V4.new_code_cell("def double(x):\n    # BEGIN SOLUTION\n    return 2 * x\n"
-                         "    # END SOLUTION"),
-        V4.new_raw_cell("# END SOLUTION"),
-        V4.new_raw_cell("# BEGIN TESTS"),
-        V4.new_code_cell("def test_q1(double):\n    assert double(2) == 4\n\n\ntest_q1(double)"),
-        V4.new_code_cell("# HIDDEN\ndef test_q1_hidden(double):\n    assert double(5) == 10\n\n\n"
-                         "test_q1_hidden(double)"),
-        V4.new_raw_cell("# END TESTS"),
-        V4.new_raw_cell("# END QUESTION"),
-        V4.new_raw_cell("# BEGIN QUESTION\nname: q2\npoints: 1\ncheck_cell: false"),
-        V4.new_raw_cell("# BEGIN SOLUTION"),
-        V4.new_code_cell("value = 6 * 7  # SOLUTION"),
-        V4.new_raw_cell("# END SOLUTION"),
-        V4.new_raw_cell("# BEGIN TESTS"),
-        V4.new_code_cell("def test_q2(value):\n    assert value == 42\n\n\ntest_q2(value)"),
-        V4.new_raw_cell("# END TESTS"),
-        V4.new_raw_cell("# END QUESTION"),
-        V4.new_raw_cell("# BEGIN QUESTION\nname: q3\npoints: 1\ncheck_cell: false"),
-        V4.new_raw_cell("# BEGIN SOLUTION"),
-        V4.new_code_cell("def count(n):\n    return len(range(n))  # SOLUTION"),
-        V4.new_raw_cell("# END SOLUTION"),
-        V4.new_raw_cell("# BEGIN TESTS"),
-        V4.new_code_cell("def test_q3(count):\n    assert count(3) == 3\n\n\ntest_q3(count)"),
-        V4.new_raw_cell("# END TESTS"),
-        V4.new_raw_cell("# END QUESTION"),
-        V4.new_raw_cell("# BEGIN QUESTION\nname: essay\npoints: 3\nmanual: true"),
-        V4.new_markdown_cell("Why?"),
-        V4.new_raw_cell("# BEGIN SOLUTION"),
-        V4.new_markdown_cell("Because."),
-        V4.new_raw_cell("# END SOLUTION"),
-        V4.new_raw_cell("# END QUESTION"),
-    ]
-    for i, cell in enumerate(cells):
-        cell["id"] = f"cell{i}"
-    nb = authoring.normalized_master(V4.new_notebook(cells=cells), path.stem)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
+    return write_master(
+        path, "Tiny lesson",
+        question("q1", 2, "def double(x):\n    # BEGIN SOLUTION\n    return 2 * x\n"
+                 "    # END SOLUTION",
+                 "def test_q1(double):\n    assert double(2) == 4\n\n\ntest_q1(double)",
+                 "# HIDDEN\ndef test_q1_hidden(double):\n    assert double(5) == 10\n\n\n"
+                 "test_q1_hidden(double)"),
+        question("q2", 1, "value = 6 * 7  # SOLUTION",
+                 "def test_q2(value):\n    assert value == 42\n\n\ntest_q2(value)"),
+        question("q3", 1, "def count(n):\n    return len(range(n))  # SOLUTION",
+                 "def test_q3(count):\n    assert count(3) == 3\n\n\ntest_q3(count)"),
+        manual_question("essay", 3, "Why?", "Because."))
 
 
 def _variant(solution, path, **answers):

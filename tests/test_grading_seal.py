@@ -29,7 +29,9 @@ import pytest
 pytest.importorskip("otter")
 nbformat = pytest.importorskip("nbformat")
 
-from peprkit.course import (  # noqa: E402  # noqa: E402
+from _course_fixtures import question, write_master  # noqa: E402
+
+from peprkit.course import (  # noqa: E402
     _codec,
     _exchange,
     _gradebook,
@@ -51,53 +53,28 @@ FULL = {"q1": 2.0, "q2": 1.0, "q3": 1.0}
 
 def _master(path: Path) -> Path:
     """Three questions; hidden tests draw their inputs from the grading secret."""
-    cells = [
-        V4.new_markdown_cell("# Seal lesson\n\nEstimated time: 1 min"),
-        V4.new_raw_cell("# BEGIN QUESTION\nname: q1\npoints: 2\ncheck_cell: false"),
-        V4.new_raw_cell("# BEGIN SOLUTION"),
-        V4.new_code_cell("def double(x):\n    # BEGIN SOLUTION\n    return 2 * x\n"
-                         "    # END SOLUTION"),
-        V4.new_raw_cell("# END SOLUTION"),
-        V4.new_raw_cell("# BEGIN TESTS"),
-        V4.new_code_cell("def test_q1(double):\n    assert double(2) == 4\n\n\ntest_q1(double)"),
-        V4.new_code_cell("# HIDDEN\ndef test_q1_hidden(double):\n"
-                         "    from peprkit.course._secret import rng\n\n"
-                         "    for x in rng('01', 'q1').integers(10**6, 10**9, size=3):\n"
-                         "        assert double(int(x)) == 2 * int(x)\n\n\n"
-                         "test_q1_hidden(double)"),
-        V4.new_raw_cell("# END TESTS"),
-        V4.new_raw_cell("# END QUESTION"),
-        V4.new_raw_cell("# BEGIN QUESTION\nname: q2\npoints: 1\ncheck_cell: false"),
-        V4.new_raw_cell("# BEGIN SOLUTION"),
-        V4.new_code_cell("value = 6 * 7  # SOLUTION"),
-        V4.new_raw_cell("# END SOLUTION"),
-        V4.new_raw_cell("# BEGIN TESTS"),
-        V4.new_code_cell("def test_q2(value):\n    assert value == 42\n\n\ntest_q2(value)"),
-        V4.new_code_cell("# HIDDEN\ndef test_q2_hidden(rerun):\n"
-                         "    assert rerun(['value'])['value'] == 42\n\n\n"
-                         "test_q2_hidden(None)"),
-        V4.new_raw_cell("# END TESTS"),
-        V4.new_raw_cell("# END QUESTION"),
-        V4.new_raw_cell("# BEGIN QUESTION\nname: q3\npoints: 1\ncheck_cell: false"),
-        V4.new_raw_cell("# BEGIN SOLUTION"),
-        V4.new_code_cell("def count(n):\n    return len(range(n))  # SOLUTION"),
-        V4.new_raw_cell("# END SOLUTION"),
-        V4.new_raw_cell("# BEGIN TESTS"),
-        V4.new_code_cell("def test_q3(count):\n    assert count(3) == 3\n\n\ntest_q3(count)"),
-        V4.new_code_cell("# HIDDEN\ndef test_q3_hidden(count):\n"
-                         "    from peprkit.course._secret import rng\n\n"
-                         "    for n in rng('01', 'q3').integers(10**6, 10**9, size=10):\n"
-                         "        assert count(int(n)) == int(n)\n\n\n"
-                         "test_q3_hidden(count)"),
-        V4.new_raw_cell("# END TESTS"),
-        V4.new_raw_cell("# END QUESTION"),
-    ]
-    for i, cell in enumerate(cells):
-        cell["id"] = f"cell{i}"
-    nb = authoring.normalized_master(V4.new_notebook(cells=cells), path.stem)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
+    return write_master(
+        path, "Seal lesson",
+        question("q1", 2, "def double(x):\n    # BEGIN SOLUTION\n    return 2 * x\n"
+                 "    # END SOLUTION",
+                 "def test_q1(double):\n    assert double(2) == 4\n\n\ntest_q1(double)",
+                 "# HIDDEN\ndef test_q1_hidden(double):\n"
+                 "    from peprkit.course._secret import rng\n\n"
+                 "    for x in rng('01', 'q1').integers(10**6, 10**9, size=3):\n"
+                 "        assert double(int(x)) == 2 * int(x)\n\n\n"
+                 "test_q1_hidden(double)"),
+        question("q2", 1, "value = 6 * 7  # SOLUTION",
+                 "def test_q2(value):\n    assert value == 42\n\n\ntest_q2(value)",
+                 "# HIDDEN\ndef test_q2_hidden(rerun):\n"
+                 "    assert rerun(['value'])['value'] == 42\n\n\n"
+                 "test_q2_hidden(None)"),
+        question("q3", 1, "def count(n):\n    return len(range(n))  # SOLUTION",
+                 "def test_q3(count):\n    assert count(3) == 3\n\n\ntest_q3(count)",
+                 "# HIDDEN\ndef test_q3_hidden(count):\n"
+                 "    from peprkit.course._secret import rng\n\n"
+                 "    for n in rng('01', 'q3').integers(10**6, 10**9, size=10):\n"
+                 "        assert count(int(n)) == int(n)\n\n\n"
+                 "test_q3_hidden(count)"))
 
 
 def _with(solution: Path, path: Path, replace: dict | None = None, after: dict | None = None
