@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")
     from peprkit import train
 
-    train.RECIPES["scratch"].update(_overrides(args.set))
+    overrides = _overrides(args.set)
+    train.RECIPES["scratch"].update(overrides)
     data = _data(args.data)
     models, seeds = args.models.split(","), [int(s) for s in args.seeds.split(",")]
     recipes = args.recipes.split(",")
@@ -103,6 +104,13 @@ def main(argv: list[str] | None = None) -> int:
                       - {m for r, m, ok in rows if r == recipe and not ok})
         print(f"{recipe}: beats the majority with balanced acc >= 0.65 in every seed: "
               f"{len(good)}/{len(models)} models {good}")
+        if recipe == "scratch" and not overrides:
+            from peprkit.models import LEARNS_FROM_SCRATCH
+
+            listed = set(LEARNS_FROM_SCRATCH) & set(models)
+            if listed != set(good):
+                print(f"  peprkit.models.LEARNS_FROM_SCRATCH is out of date for these models: "
+                      f"add {sorted(set(good) - listed)}, remove {sorted(listed - set(good))}")
     print(f"load average {os.getloadavg()[0]:.2f} (1 min); acc, bal_acc, auc: test split; "
           "cpu_s: train_cpu_s [process CPU seconds, training + evaluation]")
     return 0

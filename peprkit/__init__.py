@@ -9,6 +9,8 @@ first attribute access.
 from __future__ import annotations
 
 import importlib
+import os as _os
+import sys as _sys
 
 from peprkit._release import __version__
 from peprkit.metric import (
@@ -21,6 +23,14 @@ from peprkit.metric import (
     pepr_curve,
     pepr_optimum,
 )
+
+#: OpenMP reads its wait policy once, when torch loads, and the kit's CPU numbers need
+#: waiting threads to sleep rather than spin (see :mod:`peprkit.train._threads`). A
+#: notebook often loads torch through ``peprkit.data`` before ``peprkit.train``, so the
+#: policy is asked for here, before anything of ours can load torch (a value you set is
+#: kept). The policy OpenMP will read, or None when torch was loaded before peprkit.
+_WAIT_POLICY_BEFORE_TORCH = (None if "torch" in _sys.modules
+                             else _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE"))
 
 _SUBMODULES = (
     "bundle", "checks", "conclude", "data", "demo", "meter", "models", "paper", "plot", "pool",
@@ -39,6 +49,14 @@ __all__ = [
     "pepr_optimum",
     *_SUBMODULES,
 ]
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext peprkit`` in a notebook: adds the ``%%meter`` cell magic (meters one cell).
+
+    Nothing is imported until the extension is loaded (IPython is never imported here).
+    """
+    importlib.import_module("peprkit.meter._magic").load_ipython_extension(ipython)
 
 
 def __getattr__(name: str):

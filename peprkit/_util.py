@@ -98,11 +98,14 @@ def optional_import(name: str, *, extra: str, package: str | None = None) -> Mod
 
 
 def progress_bar(**kwargs):
-    """A ``tqdm.auto`` progress bar (``tqdm`` comes with the ``train`` extra).
+    """A ``tqdm.auto`` progress bar (``tqdm`` comes with the ``train`` extra), redrawn at
+    most once a second (``mininterval``): a saved notebook or a log keeps every redraw of a
+    text bar, and a training run's bar would otherwise write hundreds of kilobytes.
 
     >>> with progress_bar(total=3, disable=True) as bar:
     ...     bar.update(3)
     """
+    kwargs.setdefault("mininterval", 1.0)
     return optional_import("tqdm.auto", extra="train", package="tqdm").tqdm(**kwargs)
 
 

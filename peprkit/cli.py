@@ -1,10 +1,8 @@
-"""The ``peprkit`` command: ``info | demo | sweep | grade | course | bundle | class``.
+"""The ``peprkit`` command: ``info | demo | sweep | grade | course | bundle | class | meter``.
 
-Each sub-command has a ``_add_<name>(subparsers)`` that declares its arguments and a
-``_cmd_<name>(args) -> int`` that runs it. A ``ValueError`` (bad argument) is printed as
-one line naming the command-line option, and exits with code 2, never as a traceback.
-Every option has a help text; defaults are shown by the formatter. Lists of names (models,
-datasets, sizes) are written ``a,b``, ``a b`` or a mix of the two (:class:`_ListAction`).
+Each sub-command has ``_add_<name>(subparsers)`` declaring its options and ``_cmd_<name>(args)
+-> int`` running it. A ``ValueError`` prints one line naming the option (exit code 2), never a
+traceback. Every option has help and shows its default; lists are ``a,b``, ``a b`` or both.
 """
 
 from __future__ import annotations
@@ -530,6 +528,7 @@ _COMMANDS = {
     "class": (_add_class, _cmd_class),
     "check-submission": (lambda sub: _course_commands().add_check_submission(sub),
                          lambda args: _course_commands().run_check_submission(args)),
+    "meter": (lambda sub: _meter().add_parser(sub), lambda args: _meter().run_cli(args)),
 }
 #: ``peprkit grade TOOL ...``: course tools read by their own parser (peprkit.course.commands).
 _GRADE_TOOLS = ("report", "manual", "merge-marks", "export", "similarity", "merge")
@@ -539,6 +538,12 @@ def _course_commands():
     from peprkit.course import commands
 
     return commands
+
+
+def _meter():  # ``peprkit meter -- CMD``: run a command and meter it
+    from peprkit.meter import command
+
+    return command
 
 
 def _grade_tool(argv: list[str]) -> int:

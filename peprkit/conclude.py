@@ -18,6 +18,11 @@ averaged first: the models are the units) and says what the numbers support:
 Numbers are formatted to three decimals; the text states the group sizes and the p-value
 it rests on, so a learner can check it against the table. pandas and scipy are imported
 inside the functions.
+
+A conclusion about accuracy needs the accuracy of a constant guess beside it. Tables that
+carry no ``majority_acc`` (the paper's published results) get it from
+:func:`majority_baseline`: the commonest class's share of each MedMNIST set, from the
+class counts published with the datasets (:data:`PUBLISHED_MAJORITY` names each source).
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ from peprkit.metric import pareto_front
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Conclusion", "compare_groups"]
+__all__ = ["PUBLISHED_MAJORITY", "Conclusion", "MajorityBaseline", "compare_groups",
+           "majority_baseline"]
 
 #: Words for the values of the kit's two-valued columns (the first is the group the
 #: sentence is about).
@@ -208,8 +214,9 @@ def compare_groups(
                 "more models before concluding anything.")
     if max(res.runs) > max(res.n) or sum(res.runs) > sum(res.n):
         caveats.append(
-            f"The {sum(res.runs)} runs were averaged per model first: seeds of one model are "
-            "not independent models, so n counts models.")
+            f"The {sum(res.runs)} runs were averaged per model within each group first: "
+            "repeated runs of one model (seeds, settings) are not independent models, so n "
+            "counts models.")
     if learned is not None:
         for value, name in ((first, a_name), (second, b_name)):
             mine = np.array([v == value for v in labels.tolist()], dtype=bool)
@@ -258,3 +265,90 @@ def _front(rows: pd.DataFrame, labels: np.ndarray, first: Any, model: str,
     front = np.asarray(pareto_front(per["p"].to_numpy(), per["r"].to_numpy()))
     mine = per["g"].to_numpy(dtype=bool)
     return int((front & mine).sum()), int(front.sum()), int(mine.sum()), len(per)
+
+
+@dataclass(frozen=True)
+class MajorityBaseline:
+    """The share of a dataset's commonest class: the accuracy of always answering it.
+
+    Attributes:
+        dataset: the MedMNIST flag, e.g. ``"dermamnist"``.
+        fraction: ``count / total``.
+        count, total: images of the commonest class, and images counted.
+        counted: which images and which class, e.g. ``"test split, 'pneumonia'"``.
+        source: where the counts are published.
+    """
+
+    dataset: str
+    fraction: float
+    count: int
+    total: int
+    counted: str
+    source: str
+
+
+def _published(flag: str, count: int, total: int, counted: str, source: str
+               ) -> MajorityBaseline:
+    return MajorityBaseline(flag, count / total, count, total, counted, source)
+
+
+#: The majority-class baseline of the MedMNIST sets the lessons and the paper use, from
+#: published class counts (not from any model's output).
+PUBLISHED_MAJORITY: dict[str, MajorityBaseline] = {
+    "breastmnist": _published(
+        "breastmnist", 114, 156, "test split, class 'normal, benign'",
+        "counted in MedMNIST v2's breastmnist.npz (Yang et al. 2023, Scientific Data "
+        "10:41); its source, BUSI (Al-Dhabyani et al. 2020, Data in Brief 28:104863), has "
+        "570 of its 780 images normal or benign"),
+    "pneumoniamnist": _published(
+        "pneumoniamnist", 390, 624, "test split, class 'pneumonia'",
+        "Kermany et al. 2018 (Cell 172:1122): their test set of 624 chest X-rays (234 "
+        "normal, 390 pneumonia) is PneumoniaMNIST's test split (MedMNIST v2, Yang et al. "
+        "2023)"),
+    "dermamnist": _published(
+        "dermamnist", 6705, 10015, "all images, class 'melanocytic nevi'",
+        "HAM10000 (Tschandl et al. 2018, Scientific Data 5:180161): 6,705 of its 10,015 "
+        "images are melanocytic nevi; DermaMNIST (MedMNIST v2) splits the set 7:1:2, so "
+        "its test split holds about the same share"),
+}
+#: The paper's experiments (``dataset`` column of its table) by the MedMNIST set they use;
+#: its LIDC-IDRI experiments are not MedMNIST and have no published baseline here.
+_EXPERIMENT_SETS = {"derma": "dermamnist", "pneumonia": "pneumoniamnist",
+                    "breast": "breastmnist"}
+
+
+def majority_baseline(dataset: str) -> MajorityBaseline | None:
+    """The published majority-class baseline of a MedMNIST flag or a paper experiment.
+
+    The paper's experiment names map to their set (``derma_pt``, ``derma_small`` ->
+    DermaMNIST; ``pneumonia_small`` -> PneumoniaMNIST); its LIDC-IDRI experiments
+    (``lidc``, ``lidc_small``) give None: their class counts are not published with the
+    table.
+
+    Args:
+        dataset: a flag of :data:`PUBLISHED_MAJORITY` or one of the paper's experiments.
+
+    Returns:
+        A :class:`MajorityBaseline`, or None for the LIDC-IDRI experiments.
+
+    Raises:
+        ValueError: a name that is neither.
+
+    >>> round(majority_baseline("derma_pt").fraction, 3), majority_baseline("lidc") is None
+    (0.67, True)
+    >>> majority_baseline("pneumoniamnist").count
+    390
+    """
+    name = str(dataset).strip().lower()
+    if name in PUBLISHED_MAJORITY:
+        return PUBLISHED_MAJORITY[name]
+    stem = name.split("_")[0]
+    if stem in _EXPERIMENT_SETS:
+        return PUBLISHED_MAJORITY[_EXPERIMENT_SETS[stem]]
+    if stem == "lidc":
+        return None
+    raise ValueError(
+        f"dataset={show(dataset)} has no published majority baseline here; pass a MedMNIST "
+        f"flag ({', '.join(PUBLISHED_MAJORITY)}) or one of the paper's experiments (e.g. "
+        "'derma_pt', 'pneumonia_small'), or compute it from the labels with "
+        "peprkit.metric.majority_accuracy(train_labels, test_labels).")

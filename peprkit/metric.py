@@ -192,6 +192,11 @@ def add_pepr(
     model that only guesses the majority class scores 0 (see :func:`chance_adjusted`).
     Without it the scores are the paper's.
 
+    When ``df`` has meter source labels (``cpu_source``, ...) or a ``shared_device``
+    column, a boolean ``shared_device`` is added: True where a label says others used the
+    metered device (``;shared=...``, see :mod:`peprkit.meter.sharing`), so plots and
+    tables can mark those rows.
+
     Args:
         df: one row per run, e.g. the sweep's results.csv.
         performance: column holding P in [0, 1].
@@ -258,6 +263,14 @@ def add_pepr(
     for j, (key, col) in enumerate(resources.items()):
         out[f"{col}_norm"] = norm[:, j]
         out[f"pepr_{key}"] = p / (1.0 + norm[:, j])
+    labels = [c for c in ("gpu_source", "cpu_source", "ram_source") if c in df.columns]
+    if labels or "shared_device" in df.columns:  # others used the metered device: mark the row
+        shared = np.zeros(len(df), dtype=bool)
+        for col in labels:
+            shared |= df[col].astype(str).str.contains(";shared=", regex=False).to_numpy()
+        if "shared_device" in df.columns:
+            shared |= df["shared_device"].astype(str).str.lower().isin(["true", "1"]).to_numpy()
+        out["shared_device"] = shared
     return out
 
 

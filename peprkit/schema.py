@@ -116,7 +116,17 @@ COLUMNS: dict[str, Column] = {
     "epochs_run": Column("", "epochs actually trained (fewer when stopped early)"),
     "pepr_best_epoch": Column("", "with early_stop='pepr': the epoch whose weights were kept"),
     "pepr_budget": Column("", "val_acc / (1 + energy_kwh / budget_kwh), per epoch"),
-    "status": Column("", "'completed', 'early-stopped' or 'interrupted'"),
+    "status": Column("", "'completed', 'early-stopped', 'interrupted' or 'over_budget' "
+                     "(stopped before a spend limit, max_energy_kwh or max_time_s)"),
+    # forecasts (never measurements): the whole run scaled from its first epoch
+    "forecast_time_s": Column("s", "forecast of the run's time_s, made after epoch 1 "
+                              "(epoch 1 x epochs)", "forecast_source"),
+    "forecast_energy_kwh": Column("kWh", "forecast of the run's energy_kwh, made after "
+                                  "epoch 1 (epoch 1 x epochs)", "forecast_source"),
+    "forecast_co2_g": Column("gCO2eq", "forecast of the run's co2_g, made after epoch 1 "
+                             "(epoch 1 x epochs)", "forecast_source"),
+    "forecast_source": Column("", "says the forecast_* numbers are a forecast, what they "
+                              "were scaled from and epoch 1's meter sources"),
     "weights": Column("", "file the pretrained weights came from, 'random init' or 'given'"),
     "task": Column("", "MedMNIST task type"),
     "threads": Column("", "torch CPU threads"),
@@ -139,7 +149,8 @@ SUMMARY_COLUMNS = (
     "memory_source", "train_time_s", "device", "synthetic", "gpu_source", "cpu_source",
     "ram_source", "majority_acc", "test_balanced_acc", "train_cpu_s", "epochs_run", "status",
     "metered", "pepr_best_epoch", "weights", "task", "threads", "lr", "batch_size",
-    "optimizer", "hardware", "torch_version",
+    "optimizer", "hardware", "torch_version", "forecast_time_s", "forecast_energy_kwh",
+    "forecast_co2_g", "forecast_source",
 )
 
 #: The PePR authors' published column names -> this schema's names.

@@ -203,3 +203,32 @@ def dump_dom(page: Path) -> str:
                            "--virtual-time-budget=2000", "--dump-dom", page.resolve().as_uri()],
                           capture_output=True, text=True, timeout=120)
     return done.stdout
+
+
+def with_answers(solution: Path, path: Path, names: tuple[str, ...], *,
+                 replace: dict | None = None, after: dict | None = None) -> Path:
+    """The solutions notebook written to ``path`` with the answer cell defining each name
+    of ``replace`` swapped for its source, and a cell inserted after the answer cell of
+    each name of ``after``; ``names`` are the answers the lesson defines (``def n(`` or
+    ``n = ...``)."""
+    from nbformat import v4
+
+    nb = nbformat.read(solution, as_version=4)
+    cells = []
+    for cell in nb.cells:
+        hit = None
+        if cell.cell_type == "code":
+            hit = next((n for n in names
+                        if f"def {n}(" in cell.source or cell.source.startswith(f"{n} =")),
+                       None)
+        if hit and replace and hit in replace:
+            cell.source = replace[hit]
+        cells.append(cell)
+        if hit and after and hit in after:
+            extra = v4.new_code_cell(after[hit])
+            extra["id"] = f"extra-{hit}"
+            cells.append(extra)
+    nb.cells = cells
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path

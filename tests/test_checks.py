@@ -145,7 +145,7 @@ def test_l03_q1():
     checks.lesson03.q1(2, **ref)
     checks.lesson03.q1(np.int64(2), **ref)
     _fails(checks.lesson03.q1, 1, hint="min-max normalised within the run", **ref)
-    _fails(checks.lesson03.q1, 4, hint="uses test_acc", **ref)
+    _fails(checks.lesson03.q1, 4, hint="chosen on the test split", **ref)
     _fails(checks.lesson03.q1, 5, hint="most accurate epoch", **ref)
     _fails(checks.lesson03.q1, 3, hint="val_acc / \\(1 \\+ energy_kwh / REFERENCE_KWH\\)", **ref)
     _fails(checks.lesson03.q1, 2.0, hint="one epoch number", **ref)

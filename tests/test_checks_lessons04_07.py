@@ -109,28 +109,48 @@ def test_lesson05_q1_val_acc_hint(runs):
     _fails("not val_acc", lesson05.q1, wrong, results=runs)
 
 
-def test_lesson05_q2():
-    scored = add_pepr(example_results(), performance="test_acc",
-                      resources=lesson05.RESOURCES)
-    best = {k: scored.loc[scored[f"pepr_{k}"].idxmax(), "model"] for k in "ecmt"}
-    lesson05.q2(best, scored=scored)
-    _fails("still empty", lesson05.q2, ..., scored=scored)
-    _fails("should be a dict", lesson05.q2, "resnet18", scored=scored)
-    _fails(r"lacks the variant\(s\) \['m', 't'\]", lesson05.q2, {"e": "a", "c": "b"},
-           scored=scored)
-    _fails("not a model of your table", lesson05.q2, {**best, "e": "resnet81"}, scored=scored)
-    most_accurate = scored.loc[scored["test_acc"].idxmax(), "model"]
-    _fails("most accurate model", lesson05.q2, {**best, "e": most_accurate}, scored=scored)
-    _fails("Another model has a higher pepr_e", lesson05.q2, {**best, "e": "efficientnet_b0"},
-           scored=scored)
+def _zoo_runs(**over) -> pd.DataFrame:
+    """Four runs of four models: a learned on validation's best PePR; b best on the test
+    split; c the cheapest, at chance; d the most accurate on validation, expensive."""
+    runs = pd.DataFrame({
+        "model": ["a", "b", "c", "d"], "dataset": "breastmnist",
+        "val_acc": [0.86, 0.80, 0.74, 0.90], "test_acc": [0.80, 0.86, 0.735, 0.84],
+        "majority_acc": 0.731,
+        **{col: [2.0, 2.0, 1.0, 9.0] for col in lesson05.RESOURCES.values()}})
+    return runs.assign(**over)
+
+
+def test_lesson05_q2_chooses_on_validation_among_runs_that_learned():
+    runs = _zoo_runs()
+    right = {k: "a" for k in "ecmt"}
+    lesson05.q2(right, results=runs)
+    lesson05.q2(right, scored=add_pepr(runs, performance="test_acc",
+                                       resources=lesson05.RESOURCES))
+    _fails("still empty", lesson05.q2, ..., results=runs)
+    _fails("should be a dict", lesson05.q2, "a", results=runs)
+    _fails(r"lacks the variant\(s\) \['m', 't'\]", lesson05.q2, {"e": "a", "c": "a"},
+           results=runs)
+    _fails("not a model of your table", lesson05.q2, {**right, "e": "resnet81"}, results=runs)
+    _fails("chosen on the test split", lesson05.q2, {**right, "e": "b"}, results=runs)
+    _fails("this run never beat always answering the majority class", lesson05.q2,
+           {**right, "m": "c"}, results=runs)
+    _fails("most accurate model on validation", lesson05.q2, {**right, "t": "d"}, results=runs)
+    _fails("at least one run beat the majority baseline", lesson05.q2, None, results=runs)
+
+
+def test_lesson05_q2_none_when_no_run_learned():
+    runs = _zoo_runs(test_acc=[0.735, 0.70, 0.731, 0.74])
+    lesson05.q2(None, results=runs)
+    lesson05.q2({k: None for k in "ecmt"}, results=runs)
+    message = _fails("nothing is worth deploying", lesson05.q2, {k: "a" for k in "ecmt"},
+                     results=runs)
+    assert "`deploy = None`" in message
 
 
 def test_lesson05_q2_best_for_another_variant():
-    scored = pd.DataFrame({"model": ["a", "b", "c"], "test_acc": [0.5, 0.8, 0.9],
-                           "pepr_e": [0.5, 0.7, 0.6], "pepr_c": [0.5, 0.7, 0.6],
-                           "pepr_m": [0.6, 0.5, 0.4], "pepr_t": [0.5, 0.7, 0.6]})
+    runs = _zoo_runs(memory_gb=[2.0, 2.0, 1.0, 0.5], val_acc=[0.86, 0.80, 0.74, 0.78])
     _fails("best model for pepr_m, not for pepr_e", lesson05.q2,
-           {"e": "a", "c": "b", "m": "a", "t": "b"}, scored=scored)
+           {"e": "d", "c": "a", "m": "d", "t": "a"}, results=runs)
 
 
 # --- lesson 06 --------------------------------------------------------------------------
@@ -181,8 +201,10 @@ BUDGET, INTENSITY = 0.004, 85.0
 @pytest.fixture
 def table():
     t = example_results()[["model", "num_params", "test_acc", "energy_kwh", "memory_gb"]].copy()
+    t["val_acc"] = t["test_acc"] + np.linspace(-0.02, 0.02, len(t))
+    t["majority_acc"] = 0.731
     t["co2_clinic_g"] = t["energy_kwh"] * INTENSITY
-    t["pepr_e"] = t["test_acc"] / (1 + t["energy_kwh"] / BUDGET)
+    t["pepr_e"] = t["val_acc"] / (1 + t["energy_kwh"] / BUDGET)
     return t
 
 
@@ -196,9 +218,12 @@ def test_lesson07_q1(table):
     _fails("clinic's country", lesson07.q1, table.assign(co2_clinic_g=table.energy_kwh * 481),
            **kw)
     e = table["energy_kwh"]
-    minmax = table["test_acc"] / (1 + (e - e.min()) / (e.max() - e.min()))
+    minmax = table["val_acc"] / (1 + (e - e.min()) / (e.max() - e.min()))
     _fails("min-max normalised over your models", lesson07.q1, table.assign(pepr_e=minmax), **kw)
-    _fails("energy budget", lesson07.q1, table.assign(pepr_e=table.test_acc), **kw)
+    on_test = table["test_acc"] / (1 + e / BUDGET)
+    _fails("P is the validation accuracy", lesson07.q1, table.assign(pepr_e=on_test), **kw)
+    _fails("percentage", lesson07.q1, table.assign(pepr_e=table.pepr_e * 100), **kw)
+    _fails("energy budget", lesson07.q1, table.assign(pepr_e=table.val_acc), **kw)
     _fails("should hold numbers", lesson07.q1, table.assign(test_acc="high"), **kw)
     _fails("missing values", lesson07.q1, table.assign(memory_gb=np.nan), **kw)
 
@@ -228,6 +253,7 @@ def test_lesson07_q3_q4(table):
     dominated = "mobilevitv2_050"  # within budget, beaten by a cheaper, more accurate model
     _fails("is dominated", lesson07.q3, dominated, table=table, **kw)
     _fails("still empty", lesson07.q3, ..., table=table, **kw)
+    _fails("learned something", lesson07.q3, None, table=table, **kw)
     _fails("more energy per retraining", lesson07.q4, "resnet50", 1.0, table=table,
            intensity_g_per_kwh=INTENSITY, **kw)
     _fails("more memory", lesson07.q4, "densenet121", 1.0, table=table,
@@ -237,6 +263,37 @@ def test_lesson07_q3_q4(table):
     _fails("every month", lesson07.q4, best, yearly / 12, table=table, **q4)
     _fails("twelve retrainings", lesson07.q4, best, yearly * 3, table=table, **q4,
            secret=yearly)
+    _fails("go back to exercise 3", lesson07.q4, None, 0.0, table=table, **q4)
+
+
+def _clinic_table() -> pd.DataFrame:
+    """a: on the validation front; b: best on the test split only; c: the cheapest, at
+    chance; d: over the energy budget."""
+    return pd.DataFrame({"model": ["a", "b", "c", "d"], "val_acc": [0.88, 0.82, 0.80, 0.95],
+                         "test_acc": [0.82, 0.88, 0.735, 0.95], "majority_acc": 0.731,
+                         "energy_kwh": [2.0, 2.0, 1.0, 9.0], "memory_gb": 1.0})
+
+
+def test_lesson07_q3_chooses_on_validation_among_models_that_learned():
+    kw = {"energy_budget_kwh": 3.0, "memory_budget_gb": 2.0}
+    t = _clinic_table()
+    lesson07.q3("a", table=t, **kw)
+    _fails("chosen on the test split", lesson07.q3, "b", table=t, **kw)
+    _fails("this run never beat always answering the majority class", lesson07.q3, "c",
+           table=t, **kw)
+    _fails("this run never beat always answering", lesson07.q4, "c", 0.1, table=t,
+           intensity_g_per_kwh=INTENSITY, **kw)
+    _fails(r"lacks the column\(s\) \['val_acc'\]", lesson07.q3, "a",
+           table=t.drop(columns="val_acc"), **kw)
+
+
+def test_lesson07_none_when_no_model_within_budget_learned():
+    kw = {"energy_budget_kwh": 3.0, "memory_budget_gb": 2.0}
+    t = _clinic_table().assign(test_acc=[0.70, 0.74, 0.735, 0.95])  # only d learned: too costly
+    lesson07.q3(None, table=t, **kw)
+    lesson07.q4(None, 0.0, table=t, intensity_g_per_kwh=INTENSITY, **kw)
+    message = _fails("this run never beat", lesson07.q3, "a", table=t, **kw)
+    assert "None" in message
 
 
 def test_lesson07_nothing_fits(table):

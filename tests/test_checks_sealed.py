@@ -133,9 +133,10 @@ def test_a_learners_own_error_keeps_their_frame_and_loses_the_checks():
         scale = max(values) - max(values)
         return [v / scale for v in values]
 
-    with pytest.raises(ZeroDivisionError) as info:
-        checks.lesson01.q1(normalize_by_hand)
-    tb, mine = info.value.__traceback__, {}
+    with pytest.raises(checks.CheckFailed, match="divided by zero") as info:
+        checks.lesson01.q1(normalize_by_hand)  # the slip's hint, the learner's error chained
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    tb, mine = info.value.__cause__.__traceback__, {}
     while tb is not None:
         if tb.tb_frame.f_code.co_name == "normalize_by_hand":
             mine = tb.tb_frame.f_locals

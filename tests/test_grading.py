@@ -11,7 +11,12 @@ import pytest
 pytest.importorskip("otter")
 nbformat = pytest.importorskip("nbformat")
 
-from _course_fixtures import manual_question, question, write_master  # noqa: E402
+from _course_fixtures import (  # noqa: E402
+    manual_question,
+    question,
+    with_answers,
+    write_master,
+)
 from _sandboxes import grading_sandbox  # noqa: E402
 
 from peprkit.cli import main  # noqa: E402
@@ -39,14 +44,7 @@ def _tiny_master(path):
 
 def _variant(solution, path, **answers):
     """The solutions notebook with the answer cells defining the given names replaced."""
-    nb = nbformat.read(solution, as_version=4)
-    for cell in nb.cells:
-        for name, source in answers.items():
-            if cell.cell_type == "code" and (f"def {name}(" in cell.source
-                                             or cell.source.startswith(f"{name} =")):
-                cell.source = source
-    nbformat.write(nb, path)
-    return path
+    return with_answers(solution, path, ("double", "value", "count"), replace=answers)
 
 
 @pytest.fixture(scope="module")

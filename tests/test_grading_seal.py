@@ -29,7 +29,7 @@ import pytest
 pytest.importorskip("otter")
 nbformat = pytest.importorskip("nbformat")
 
-from _course_fixtures import question, write_master  # noqa: E402
+from _course_fixtures import question, with_answers, write_master  # noqa: E402
 
 from peprkit.course import (  # noqa: E402
     _codec,
@@ -81,25 +81,8 @@ def _with(solution: Path, path: Path, replace: dict | None = None, after: dict |
           ) -> Path:
     """The solutions notebook with answer cells replaced (``{name: source}``) and cells
     inserted after the answer cell of a name (``{name: source}``)."""
-    nb = nbformat.read(solution, as_version=4)
-    cells = []
-    for cell in nb.cells:
-        hit = None
-        if cell.cell_type == "code":
-            hit = next((n for n in ("double", "value", "count")
-                        if f"def {n}(" in cell.source or cell.source.startswith(f"{n} =")),
-                       None)
-        if hit and replace and hit in replace:
-            cell.source = replace[hit]
-        cells.append(cell)
-        if hit and after and hit in after:
-            extra = V4.new_code_cell(after[hit])
-            extra["id"] = f"extra-{hit}"
-            cells.append(extra)
-    nb.cells = cells
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
+    return with_answers(solution, path, ("double", "value", "count"), replace=replace,
+                        after=after)
 
 
 def _tree(root: Path, skip: tuple[str, ...]) -> dict[str, str]:

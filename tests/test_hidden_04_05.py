@@ -265,15 +265,49 @@ def test_05_q1_slips_fail(source):
     _fails_every_draw(lesson05.hidden_q1, runner(source))
 
 
+DEPLOY = ("ok = {table}[{table}['test_acc'] - {table}['majority_acc'] > {margin}]\n"
+          "deploy = {{k: ok.loc[ok[f'pepr_{{k}}'].idxmax(), 'model'] for k in 'ecmt'}} "
+          "if len(ok) else None")
+
+
 @pytest.mark.parametrize("source", [
     "deploy = {'e': 'lcnet_050', 'c': 'lcnet_050', 'm': 'lcnet_050', 't': 'lcnet_050'}",
+    "deploy = None",
     "best = scored.loc[scored['pepr_e'].idxmax(), 'model']\n"
     "deploy = {k: best for k in 'ecmt'}",
     "deploy = {k: scored.loc[scored['test_acc'].idxmax(), 'model'] for k in 'ecmt'}",
     "deploy = {k: scored.loc[scored[f'pepr_{k}'].idxmin(), 'model'] for k in 'ecmt'}",
-], ids=["hard-coded", "energy-for-all", "most-accurate", "worst"])
+    "deploy = {k: sel.loc[sel[f'pepr_{k}'].idxmax(), 'model'] for k in 'ecmt'}",
+    DEPLOY.format(table="scored", margin=0.01),
+    DEPLOY.format(table="sel", margin=-1),
+    "ok = sel[sel['test_acc'] - sel['majority_acc'] > 0.01]\n"
+    "deploy = {k: ok.loc[ok[f'pepr_{k}'].idxmax(), 'model'] for k in 'ecmt'}",
+], ids=["hard-coded", "hard-coded-none", "energy-for-all", "most-accurate", "worst",
+        "no-learned-filter", "chosen-on-test", "filter-never-true", "no-none-when-nothing"])
 def test_05_q2_slips_fail(source):
     _fails_every_draw(lesson05.hidden_q2, runner(source))
+
+
+def test_05_q2_draws_split_chance_and_nobody_tables():
+    """Each draw holds a table where the test split picks another model, one where the best
+    PePR on validation is a run at chance, and one where no run learned."""
+    seen = []
+    for case in ("split", "chance", "nobody"):
+        rng = np.random.default_rng(3)
+        drawn = next(t for t in (lesson05._q2_table(rng, case, False, strict=True)
+                                 for _ in range(2000)) if t is not None)
+        right = lesson05._winners(drawn)
+        ok = checks05.learned(drawn["test_acc"], drawn["majority_acc"])
+        if case == "nobody":
+            assert right is None and not ok.any()
+            continue
+        sel, on_test = checks05.selection(drawn), checks05.selection(drawn, "test_acc")[ok]
+        if case == "split":
+            assert any(not checks05.best_models(on_test, k) & right[k] for k in "ecmt")
+        else:
+            assert any(not checks05.best_models(sel, k) & right[k] for k in "ecmt")
+        seen.append(case)
+    assert seen == ["split", "chance"]
 
 
 LEARNED = ("above = (results['test_acc'] - results['majority_acc']) > {margin}\n"
@@ -326,7 +360,9 @@ def test_05_public_checks_grade_against_results_csv(tmp_path):
         checks05.q1(lesson05.score(emptied)["pepr_t"], results=results)
     with pytest.raises(CheckFailed):
         checks05.q3([], "lcnet_050", results=results)  # learned from the emptied table
-    deploy = {k: scored.loc[scored[f"pepr_{k}"].idxmax(), "model"] for k in "ecmt"}
+    right = lesson05._winners(results)
+    deploy = None if right is None else {k: min(v) for k, v in right.items()}
+    checks05.q2(deploy, results=results)
     checks05.q2(deploy, scored=scored)
 
 
@@ -345,16 +381,15 @@ def test_05_hidden_answers_differ_from_the_graded_runs():
     rng = np.random.default_rng(0)
     public = lesson05._sweep(rng, {"lcnet_050": [0.1], "resnet18": [0.0],
                                    "regnetx_002": [0.05]}, datasets=["breastmnist"])
-    scored = lesson05.score(public)
     copied_q3 = runner(f"learned = {sorted(checks05.learned_models(public))!r}",
                        f"top_adj = {next(iter(lesson05._q3_answer(public)[1]))!r}")
-    winners = {k: next(iter(v)) for k, v in lesson05._winners(scored).items()}
+    winners = {k: next(iter(v)) for k, v in lesson05._winners(public).items()}
     copied_q2 = runner(f"deploy = {winners!r}")
     for seed in SLIP_SEEDS:
         with pytest.raises(CheckFailed):
             lesson05.hidden_q3(copied_q3, results=public, rng=np.random.default_rng(seed))
         with pytest.raises(CheckFailed):
-            lesson05.hidden_q2(copied_q2, scored=scored, rng=np.random.default_rng(seed))
+            lesson05.hidden_q2(copied_q2, results=public, rng=np.random.default_rng(seed))
     rerun = Sandboxed(_solution(L05, "q3"))
     lesson05.hidden_q3(rerun, results=public, rng=np.random.default_rng(1))
 

@@ -252,13 +252,13 @@ def test_07_tampered_table_fails_the_public_tests(tmp_path):
     table = checks07.decision_table(ctx["results"])
     energy = table["energy_kwh"]
     table = table.assign(co2_clinic_g=energy * ctx["INTENSITY"],
-                         pepr_e=table["test_acc"] / (1 + energy / ctx["ENERGY_BUDGET_KWH"]))
+                         pepr_e=table["val_acc"] / (1 + energy / ctx["ENERGY_BUDGET_KWH"]))
     kwargs = {"budget_kwh": ctx["ENERGY_BUDGET_KWH"], "intensity_g_per_kwh": ctx["INTENSITY"]}
     checks07.q1(table, results=ctx["results"], **kwargs)
     for tampered in (table.head(1), table.assign(energy_kwh=energy / 10)):
         tampered = tampered.assign(
             co2_clinic_g=tampered["energy_kwh"] * ctx["INTENSITY"],
-            pepr_e=tampered["test_acc"] / (1 + tampered["energy_kwh"] / ctx["ENERGY_BUDGET_KWH"]))
+            pepr_e=tampered["val_acc"] / (1 + tampered["energy_kwh"] / ctx["ENERGY_BUDGET_KWH"]))
         checks07.q1(tampered, **kwargs)  # consistent with itself...
         with pytest.raises(CheckFailed):  # ...but not with the sweep
             checks07.q1(tampered, results=ctx["results"], **kwargs)
@@ -268,6 +268,7 @@ def test_07_hard_coded_answers_fail():
     models = lesson07.QUICK_PARAMETERS["MODELS"]
     assert fails(lesson07, "q1", (
         f"table = pd.DataFrame({{'model': {models!r}, 'num_params': [5e5, 6e5, 1.5e6], "
+        "'val_acc': [0.3, 0.73, 0.74], "
         "'test_acc': [0.27, 0.73, 0.73], 'majority_acc': 0.73, 'test_balanced_acc': 0.5, "
         "'test_auc': 0.5, 'energy_kwh': [5e-6, 4e-6, 9e-6], 'memory_gb': 0.07, "
         "'co2_clinic_g': [4e-4, 3e-4, 8e-4], 'pepr_e': [0.15, 0.43, 0.29]})"))
@@ -282,13 +283,17 @@ def test_07_hard_coded_answers_fail():
 def test_07_slips_fail():
     minmax = ('e = table["energy_kwh"]\n'
               'co2_clinic_g = e * INTENSITY\n'
-              'pepr_e = table["test_acc"] / (1 + (e - e.min()) / (e.max() - e.min()))\n'
+              'pepr_e = table["val_acc"] / (1 + (e - e.min()) / (e.max() - e.min()))\n'
               'table = table.assign(co2_clinic_g=co2_clinic_g, pepr_e=pepr_e)')
     assert fails(lesson07, "q1", minmax)
     default_grid = ('co2_clinic_g = table["energy_kwh"] * 475\n'
-                    'pepr_e = table["test_acc"] / (1 + table["energy_kwh"] / ENERGY_BUDGET_KWH)\n'
+                    'pepr_e = table["val_acc"] / (1 + table["energy_kwh"] / ENERGY_BUDGET_KWH)\n'
                     'table = table.assign(co2_clinic_g=co2_clinic_g, pepr_e=pepr_e)')
     assert fails(lesson07, "q1", default_grid)
+    on_test = ('co2_clinic_g = table["energy_kwh"] * INTENSITY\n'
+               'pepr_e = table["test_acc"] / (1 + table["energy_kwh"] / ENERGY_BUDGET_KWH)\n'
+               'table = table.assign(co2_clinic_g=co2_clinic_g, pepr_e=pepr_e)')
+    assert fails(lesson07, "q1", on_test)
     strict = ('fits = list(table.loc[(table.energy_kwh < ENERGY_BUDGET_KWH) & '
               '(table.memory_gb < MEMORY_BUDGET_GB), "model"])')
     assert fails(lesson07, "q2", strict)
@@ -296,6 +301,14 @@ def test_07_slips_fail():
     assert fails(lesson07, "q2", energy_only)
     most_accurate = 'choice = table.loc[table["test_acc"].idxmax(), "model"]'
     assert fails(lesson07, "q3", most_accurate)
+    feasible = ('ok = view[view.energy_kwh.le(ENERGY_BUDGET_KWH) & '
+                'view.memory_gb.le(MEMORY_BUDGET_GB)]\n')
+    learned = 'ok = ok[ok.test_acc - ok.majority_acc > 0.01]\n'
+    pick = 'choice = ok.loc[ok.{p}.div(1 + ok.energy_vs_budget).idxmax(), "model"]{none}'
+    none = ' if len(ok) else None'
+    assert fails(lesson07, "q3", feasible + learned + pick.format(p="test_acc", none=none))
+    assert fails(lesson07, "q3", feasible + pick.format(p="val_acc", none=none))
+    assert fails(lesson07, "q3", feasible + learned + pick.format(p="val_acc", none=""))
     grams = 'yearly_co2_kg = 12 * table.set_index("model").loc[choice, "energy_kwh"] * INTENSITY'
     assert fails(lesson07, "q4", grams)
     once = ('yearly_co2_kg = table.set_index("model").loc[choice, "energy_kwh"] * INTENSITY '
@@ -303,14 +316,24 @@ def test_07_slips_fail():
     assert fails(lesson07, "q4", once)
 
 
+def test_07_q3_draws_split_chance_and_nobody_clinics():
+    """The hidden test of exercise 3 holds a clinic where choosing on test accuracy picks a
+    model off the validation front, one where the best on validation is at chance, and one
+    where models fit but none learned (the answer is None)."""
+    for case in ("split", "chance", "nobody"):
+        rng = np.random.default_rng(5)
+        assert any(lesson07._q3_case(lesson07._draw_clinic(rng, nobody=case == "nobody"), case)
+                   for _ in range(2000)), case
+
+
 def test_07_other_right_answers_pass():
     """Other correct ways of writing the answers pass too (also on the grader's transport)."""
     imports = _imports(_code(NOTEBOOKS / "source" / "07_capstone.ipynb"))
-    grid = ('yearly_co2_kg = 12 * float(table.loc[table.model == choice, "energy_kwh"].iloc[0])'
-            ' * GRID.intensity_g_per_kwh / 1000')
+    grid = ('yearly_co2_kg = (12 * float(table.loc[table.model == choice, "energy_kwh"].iloc[0])'
+            ' * GRID.intensity_g_per_kwh / 1000) if choice is not None else 0.0')
     query = 'fits = table.query("energy_kwh <= @ENERGY_BUDGET_KWH and memory_gb <= @MEMORY_BUDGET_GB").model.tolist()'  # noqa: E501
     normalized = ('table["co2_clinic_g"] = table["energy_kwh"] * INTENSITY\n'
-                  'table["pepr_e"] = peprkit.pepr(table["test_acc"], peprkit.normalize('
+                  'table["pepr_e"] = peprkit.pepr(table["val_acc"], peprkit.normalize('
                   'table["energy_kwh"], reference=ENERGY_BUDGET_KWH))\n'
                   'table = table')
     for question, cell in (("q4", grid), ("q2", query), ("q1", normalized)):

@@ -120,3 +120,22 @@ def test_zoo_sizes(zoo_params):
     params = sorted(zoo_params.values())
     assert sum(p <= 24.6e6 for p in params) >= 8
     assert params[0] < 1e6 and params[-1] > 100e6
+
+
+def test_lessons_train_from_scratch_only_models_that_learn_there():
+    """The default from-scratch lists of the lessons stay within LEARNS_FROM_SCRATCH (their
+    QUICK lists only check mechanics), and every listed model is in the zoo."""
+    import json
+    import re
+    from pathlib import Path
+
+    assert set(M.LEARNS_FROM_SCRATCH) <= set(M.SMALL_ZOO)
+    source = Path(__file__).parents[1] / "notebooks" / "source"
+    master = json.loads((source / "04_pretraining_and_data.ipynb").read_text())
+    params = next("".join(c["source"]) for c in master["cells"]
+                  if "MODELS = " in "".join(c["source"]))
+    default = re.search(r'MODELS = \(.* if QUICK else (\[.*?\])\)', params).group(1)
+    assert set(json.loads(default)) <= set(M.LEARNS_FROM_SCRATCH)
+    for lesson in ("05_model_zoo", "07_capstone"):  # they filter their lists offline
+        text = (source / f"{lesson}.ipynb").read_text()
+        assert "LEARNS_FROM_SCRATCH" in text, lesson

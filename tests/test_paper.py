@@ -321,3 +321,40 @@ def test_epoch_points_estimate_energy_per_epoch_and_say_so():
     assert last["energy_source"].str.startswith("measured").all()
     with pytest.raises(ValueError, match="experiment='lidc'"):
         paper.epoch_points(raw, experiment="lidc")
+
+
+# --- the paper's PUE ---------------------------------------------------------------------
+def test_paper_pue_is_carbontrackers_and_without_pue_divides_it_out():
+    """carbontracker 1.1.7-1.2.5 multiplied every reported energy by a PUE of 1.55 (and the
+    CO2 is that energy times the grid's intensity): dividing it out changes the absolute
+    kWh and grams by exactly that factor and leaves PePR-E and PePR-C as they were."""
+    assert paper.PAPER_PUE == 1.55
+    raw = paper.make_example_results(n_models=8, experiments=("derma_pt", "lidc"))
+    it = paper.without_pue(raw)
+    for column in ("energy", "co2"):
+        np.testing.assert_allclose(raw[column].to_numpy() / it[column].to_numpy(),
+                                   paper.PAPER_PUE, rtol=1e-12)
+    rest = [c for c in raw.columns if c not in ("energy", "co2")]
+    pd.testing.assert_frame_equal(it[rest], raw[rest])
+    assert it.attrs["pue"] == 1.0 and "pue" not in raw.attrs  # the input is not changed
+    with_pue, without = paper.paper_pepr(raw), paper.paper_pepr(it)
+    for column in ("energy_kwh_norm", "pepr_e", "co2_g_norm", "pepr_c", "pepr_m", "pepr_t"):
+        np.testing.assert_allclose(without[column], with_pue[column], rtol=1e-12, atol=0)
+    # also on the scored table: the absolute columns change, the scores computed stay valid
+    scored = paper.without_pue(with_pue)
+    np.testing.assert_allclose(with_pue["energy_kwh"] / scored["energy_kwh"], paper.PAPER_PUE)
+    np.testing.assert_allclose(with_pue["co2_g"] / scored["co2_g"], paper.PAPER_PUE)
+    np.testing.assert_allclose(scored["pepr_e"], without["pepr_e"], rtol=1e-12)
+    # another factor, e.g. a reader's own assumption
+    np.testing.assert_allclose(paper.without_pue(raw, pue=2.0)["energy"], raw["energy"] / 2)
+
+
+@pytest.mark.parametrize(("make", "kwargs", "match"), [
+    (lambda raw: paper.without_pue(raw), {}, r"divided out already"),
+    (lambda raw: raw, {"pue": 0}, r"pue=0 must be a number > 0 \(the paper's is 1\.55\)"),
+    (lambda raw: raw[["model", "dataset"]], {}, r"no 'energy' or 'energy_kwh' column"),
+])
+def test_without_pue_refuses_twice_a_bad_factor_and_tables_without_energy(make, kwargs, match):
+    raw = paper.make_example_results(n_models=3, experiments=("derma_pt",))
+    with pytest.raises(ValueError, match=match):
+        paper.without_pue(make(raw), **kwargs)

@@ -92,6 +92,35 @@ def test_sweep_appends_skips_and_subsets(syn, tmp_path, fake_finetune):
     assert len(S.read_results(out)) == 9
 
 
+def test_a_sweep_shows_each_warning_once_and_names_every_run_at_chance(syn, tmp_path,
+                                                                      monkeypatch):
+    import warnings
+
+    def noisy(model, data, *, seed, **options):
+        warnings.warn("No country or intensity given: using the world average", UserWarning,
+                      stacklevel=2)
+        warnings.warn(f"{model} reached test accuracy ...", T.ChanceLevelWarning, stacklevel=2)
+        row = {c: None for c in T.SUMMARY_COLUMNS}
+        row.update(model=model, dataset=data.flag, size=data.size, pretrained=True,
+                   fraction=data.fraction, seed=seed, epochs=1, test_acc=0.5 + seed / 10,
+                   majority_acc=0.55)
+        return T.Run(history=pd.DataFrame(), summary=pd.DataFrame([row]), model=None,
+                     status="completed")
+
+    monkeypatch.setattr(T, "finetune", noisy)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        S.run_sweep(["resnet18", "lcnet_050"], syn, epochs=1, out=tmp_path / "r.csv",
+                    seeds=(0, 1), quiet=True, isolate=False)
+    texts = [(w.category, str(w.message)) for w in caught]
+    assert [c for c, _ in texts].count(UserWarning) == 1  # four runs, one message
+    chance = [t for c, t in texts if c is T.ChanceLevelWarning]
+    assert len(chance) == 1 and chance[0].startswith("2 of the 4 run(s)")
+    assert "resnet18 (seed 0" in chance[0] and "lcnet_050 (seed 0" in chance[0]
+    assert "seed 1" not in chance[0]  # 0.6 beats the 0.55 baseline
+    assert all(w.filename == __file__ for w in caught)  # shown at the learner's call
+
+
 def test_shard_runs_only_its_jobs(syn, tmp_path, fake_finetune):
     S.run_sweep(["resnet18", "lcnet_050", "vgg13"], syn, epochs=1, out=tmp_path / "r.csv",
                 seeds=(0, 1), shard=(1, 2), quiet=True, isolate=False)

@@ -67,6 +67,18 @@ def test_importing_train_before_torch_asks_for_passive_wait():
     assert out == ["PASSIVE", "passive"]
 
 
+@pytest.mark.parametrize("first, policy", [
+    ("import peprkit, torch", "passive"),  # a lesson: peprkit.data loads torch before train
+    ("import torch, peprkit", "default:torch-imported-first"),
+])
+def test_import_peprkit_asks_for_passive_wait_before_anything_loads_torch(first, policy):
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    code = f"{first}\nimport peprkit.train\nprint(peprkit.train._threads.wait_policy())\n"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == [policy]
+
+
 def test_the_record_names_what_can_change_the_result(syn):
     run = T.finetune(TINY, syn, epochs=1, pretrained=False, meter=False, quiet=True, threads=1)
     c = run.conditions

@@ -17,6 +17,9 @@ from peprkit.metric import majority_accuracy  # noqa: E402
 from peprkit.train import _loop as L  # noqa: E402
 
 MODEL = "resnet18"
+#: Mechanism tests train from random weights on the fine-tuning recipe (28 px, cheap); the
+#: scratch recipe's own settings are checked once, in the first test.
+MECHANICS = {"pretrained": False, "recipe": "finetune"}
 
 
 def _meter():
@@ -54,7 +57,7 @@ def test_every_row_carries_baselines_balanced_scores_and_cpu_time(three):
 
 
 def test_evaluate_gives_the_scores_of_the_history(three):
-    run = T.finetune(MODEL, three, epochs=1, pretrained=False, batch_size=16, meter=False,
+    run = T.finetune(MODEL, three, epochs=1, **MECHANICS, batch_size=16, meter=False,
                      quiet=True)
     scores = T.evaluate(run.model, three)
     last = run.history.iloc[-1]
@@ -71,7 +74,7 @@ def test_a_run_at_the_majority_baseline_warns_once_in_plain_words(three, monkeyp
                         lambda *a, **k: L.Scores(majority + 0.005, 0.5, 0.5))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        T.finetune(MODEL, three, epochs=2, pretrained=False, batch_size=16, meter=False,
+        T.finetune(MODEL, three, epochs=2, **MECHANICS, batch_size=16, meter=False,
                    quiet=True)
     chance = [w for w in caught if issubclass(w.category, T.ChanceLevelWarning)]
     assert len(chance) == 1
@@ -82,13 +85,13 @@ def test_a_run_above_the_baseline_does_not_warn(three, monkeypatch):
     monkeypatch.setattr(L, "evaluate_split", lambda *a, **k: L.Scores(0.99, 0.99, 0.99))
     with warnings.catch_warnings():
         warnings.simplefilter("error", T.ChanceLevelWarning)
-        T.finetune(MODEL, three, epochs=1, pretrained=False, batch_size=16, meter=False,
+        T.finetune(MODEL, three, epochs=1, **MECHANICS, batch_size=16, meter=False,
                    quiet=True)
 
 
 def test_early_stop_restores_the_pepr_best_epoch(three, tmp_path):
     # a budget far below one epoch's energy: PePR falls every epoch, so epoch 1 is best
-    run = T.finetune(MODEL, three, epochs=6, pretrained=False, batch_size=16, meter=_meter(),
+    run = T.finetune(MODEL, three, epochs=6, **MECHANICS, batch_size=16, meter=_meter(),
                      early_stop="pepr", patience=2, budget_kwh=1e-9, run_dir=tmp_path,
                      quiet=True)
     h, s = run.history, run.summary.iloc[0]
@@ -104,7 +107,7 @@ def test_early_stop_restores_the_pepr_best_epoch(three, tmp_path):
     assert scores.acc == pytest.approx(s["test_acc"]) and scores.auc == pytest.approx(s["test_auc"])
     assert (tmp_path / T.BEST).is_file()
     # a finished early-stopped run comes back as it was, without training on
-    again = T.finetune(MODEL, three, epochs=6, pretrained=False, batch_size=16, meter=_meter(),
+    again = T.finetune(MODEL, three, epochs=6, **MECHANICS, batch_size=16, meter=_meter(),
                        early_stop="pepr", patience=2, budget_kwh=1e-9, run_dir=tmp_path,
                        quiet=True)
     assert again.status == "early-stopped" and again.history.equals(h)
@@ -112,17 +115,17 @@ def test_early_stop_restores_the_pepr_best_epoch(three, tmp_path):
 
 
 def test_run_root_keys_the_folder_by_the_settings(three, tmp_path):
-    first = T.finetune(MODEL, three, epochs=1, pretrained=False, batch_size=16, meter=False,
+    first = T.finetune(MODEL, three, epochs=1, **MECHANICS, batch_size=16, meter=False,
                        run_root=tmp_path, quiet=True)
     assert first.run_dir.parent == tmp_path
-    assert first.run_dir.name == "resnet18_synthetic28_scratch_f1_s0_e1_lr0.005_b16_adamw"
+    assert first.run_dir.name == "resnet18_synthetic28_scratch_f1_s0_e1_lr0.0005_b16_adam"
     # a changed setup starts a new run instead of stopping with "holds a different run"
-    other = T.finetune(MODEL, three, epochs=1, pretrained=False, batch_size=16, lr=1e-3,
+    other = T.finetune(MODEL, three, epochs=1, **MECHANICS, batch_size=16, lr=1e-3,
                        meter=False, run_root=tmp_path, quiet=True)
     assert other.run_dir != first.run_dir and len(list(tmp_path.iterdir())) == 2
     # an unchanged setup resumes (here: is already finished, so nothing is metered)
     meter = _meter()
-    again = T.finetune(MODEL, three, epochs=1, pretrained=False, batch_size=16, meter=meter,
+    again = T.finetune(MODEL, three, epochs=1, **MECHANICS, batch_size=16, meter=meter,
                        run_root=tmp_path, quiet=True)
     assert again.history.equals(first.history) and meter.laps == []
     with pytest.raises(ValueError, match=r"run_dir=.* and run_root=.*: pass one"):

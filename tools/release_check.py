@@ -4,9 +4,11 @@ Steps, each timed, any failure stops with exit code 1:
 
 1. ``python -m build``: a wheel and an sdist of this checkout into ``--dist``;
 2. a fresh virtual environment (``--venv``, recreated), into which the wheel is installed,
-   not editable, with its ``train`` extra (``--torch-index`` takes PyTorch from another
-   index first, e.g. the CPU builds), then the two packages that execute notebooks
-   (nbclient, ipykernel), which are not part of the extra;
+   not editable, with its ``train`` extra and the release's pip constraints
+   (``peprkit/_colab_constraints.txt``, the versions the Colab setup cell installs;
+   ``--torch-index`` takes PyTorch from another index first, e.g. the CPU builds, which the
+   constraints never name), then the packages that execute notebooks (nbclient, ipykernel,
+   ipywidgets), which are not part of the extra;
 3. from a scratch folder outside the checkout (so nothing imports the source tree):
    ``peprkit --version``, ``peprkit info``, ``peprkit demo --quick``, and lessons 01 and 03
    (their masters, i.e. the solution runs) in quick mode on a kernel of that environment.
@@ -33,6 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = ("01", "03")
+#: The versions this release is tested with, as Colab installs them (``pip -c``).
+CONSTRAINTS = ROOT / runpy.run_path(str(ROOT / "peprkit" / "_release.py"))["CONSTRAINTS_FILE"]
 #: What runs the notebooks in the fresh environment, as Jupyter or Colab would (ipykernel 7
 #: hangs under nbclient; ipywidgets draws the lessons' sliders).
 NOTEBOOK_TOOLS = ("nbclient>=0.9", "ipykernel>=6.25,<7", "ipywidgets>=8.0")
@@ -124,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
             timings["install_torch_s"], _ = _run(
                 [*pip, "torch", "torchvision", "--index-url", args.torch_index],
                 label="torch from --torch-index")
-        timings["install_wheel_train_s"], _ = _run([*pip, f"{wheel}[train]"],
-                                                   label="install the wheel with [train]")
+        timings["install_wheel_train_s"], _ = _run(
+            [*pip, "-c", CONSTRAINTS, f"{wheel}[train]"],
+            label="install the wheel with [train] and the release's constraints")
         timings["venv_train_mb"] = _dir_size_mb(venv)
     timings["install_notebook_tools_s"], _ = _run([*pip, *NOTEBOOK_TOOLS],
                                                   label="notebook tools")

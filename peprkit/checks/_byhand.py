@@ -231,14 +231,17 @@ def local(func: Any) -> bool:
     return isinstance(func, types.FunctionType)
 
 
-def check_cells(outputs: Iterable[str], names: Iterable[str]) -> None:
-    """Fail with :class:`ByHand` when the notebook cell that last assigned one of
-    ``outputs`` (in this IPython session; nothing to do elsewhere) refers to the kit
-    functions ``names``, through the notebook's imports."""
+def answer_source(outputs: Iterable[str]) -> tuple[str, list[str]] | None:
+    """The notebook cell that last assigned one of ``outputs`` in this IPython session,
+    with the imports of every cell run so far; None outside IPython or when no cell did.
+
+    >>> answer_source(["x"]) is None  # not in a notebook
+    True
+    """
     try:
         from IPython import get_ipython
     except ImportError:
-        return
+        return None
     shell = get_ipython()
     history = list(shell.user_ns.get("In", [])) if shell is not None else []
     wanted, imports, cell = set(outputs), [], None
@@ -252,7 +255,33 @@ def check_cells(outputs: Iterable[str], names: Iterable[str]) -> None:
                   and isinstance(n.ctx, ast.Store)}
         if stored & wanted:
             cell = str(source)
-    if cell is not None:
+    return None if cell is None else (cell, imports)
+
+
+def check_cells(outputs: Iterable[str], names: Iterable[str]) -> None:
+    """Fail with :class:`ByHand` when the notebook cell that last assigned one of
+    ``outputs`` (in this IPython session; nothing to do elsewhere) refers to the kit
+    functions ``names``, through the notebook's imports."""
+    found = answer_source(outputs)
+    if found is not None:
+        cell, imports = found
         used = kit_calls("\n".join([*imports, cell]), names)
         if used:
             _refused(used[0])
+
+
+def answer_uses(outputs: Iterable[str], column: str) -> bool:
+    """Whether the notebook cell that last assigned one of ``outputs`` reads the column
+    ``column`` (as ``frame["column"]``, ``frame.column`` or the name in a list); False
+    outside IPython. Checks use it to tell a slip that happens to give the right value on
+    the learner's own run, e.g. a choice made on ``test_acc`` instead of ``val_acc``.
+
+    >>> answer_uses(["best"], "test_acc")  # not in a notebook
+    False
+    """
+    found = answer_source(outputs)
+    tree = _parse(found[0]) if found is not None else None
+    return tree is not None and any(
+        (isinstance(node, ast.Constant) and node.value == column)
+        or (isinstance(node, ast.Attribute) and node.attr == column)
+        for node in ast.walk(tree))

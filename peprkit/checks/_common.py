@@ -6,6 +6,7 @@ import functools
 import math
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -118,23 +119,86 @@ def number(value: Any, name: str, unit: str = "") -> float:
     return float(value)
 
 
-def result_of(func: Any, name: str, *args: Any) -> Any:
+def result_of(func: Any, name: str, *args: Any,
+              slips: Mapping[type[BaseException], str] | None = None) -> Any:
     """What the learner's function ``name`` returns for ``args``, or a hint when it is not a
-    function yet or still returns the placeholder.
+    function yet, still returns the placeholder, or raises.
+
+    A learner's slip must never crash the check: any exception the function raises (but
+    a :class:`CheckFailed` of the kit's own, and ``KeyboardInterrupt``) becomes a
+    :class:`CheckFailed` whose message is the hint of ``slips`` for that kind of error
+    (the first whose class matches), else a hint naming the error. The learner's error
+    stays chained (``__cause__``) for a debugger.
 
     >>> result_of(lambda x: x + 1, "inc", 1)
     2
+    >>> result_of(lambda p, r: p / r, "pepr_by_hand", 0.9, 0.0,
+    ...           slips={ZeroDivisionError: "did you forget the 1 + in the denominator?"})
+    Traceback (most recent call last):
+    ...
+    peprkit.checks.CheckFailed: did you forget the 1 + in the denominator?
     """
     answered(func, name)
     if not callable(func):
         raise CheckFailed(f"`{name}` should be a function (def {name}(...): ...).")
-    result = func(*args)
+    try:
+        result = func(*args)
+    except CheckFailed:
+        raise
+    except Exception as err:  # the learner's code may raise anything: a hint, never a crash
+        hint = next((text for kind, text in (slips or {}).items() if isinstance(err, kind)),
+                    None)
+        if hint is None:
+            hint = (f"`{name}` raised {type(err).__name__} ({str(err)[:120] or 'no message'})"
+                    " when the check called it: run it yourself on a small example, e.g. "
+                    "the numbers in the exercise, and fix the line the error points to.")
+        raise CheckFailed(hint) from err
     if result is None or result is Ellipsis:
         raise CheckFailed(
             f"`{name}` returned {result!r}: replace the `...` in its body and end it with "
             "`return <your result>`."
         )
     return result
+
+
+#: A run learned something when its accuracy beats the majority-class baseline by more
+#: than this (one point: about 2 of BreastMNIST's 156 test images); at or under it, the
+#: run scores what always answering the commonest class scores.
+LEARNED_MARGIN = 0.01
+
+
+def learned(accuracy: Any, majority: Any, margin: float = LEARNED_MARGIN) -> np.ndarray:
+    """Which runs learned something: ``accuracy - majority > margin``, element-wise.
+
+    >>> learned([0.90, 0.737, 0.731], 0.731).tolist()
+    [True, False, False]
+    """
+    acc = np.asarray(accuracy, dtype=float)
+    return (acc - np.asarray(majority, dtype=float)) > margin
+
+
+def never_learned(name: str, model: str, majority: float) -> str:
+    """The hint for a chosen model that never beat the majority-class baseline.
+
+    >>> never_learned("choice", "lcnet_050", 0.731)[:60]
+    "`choice` = 'lcnet_050': this run never beat always answering"
+    """
+    return (f"`{name}` = {model!r}: this run never beat always answering the majority class "
+            f"(majority_acc = {majority:.3f}) by more than one point, so it learned nothing, "
+            "however cheap it is. Choose only among the runs with test_acc - majority_acc > "
+            "0.01 (and answer None when there is none).")
+
+
+def on_test_split(name: str, score: str) -> str:
+    """The hint for a model chosen on the test split instead of the validation split.
+
+    >>> "chosen on the test split" in on_test_split("deploy['e']", "pepr_e")
+    True
+    """
+    return (f"`{name}` looks chosen on the test split (the best {score} with P = test_acc). "
+            "Choose on validation (P = val_acc) and keep the test accuracy for reporting the "
+            "chosen model: a model picked for its test score carries that luck into the "
+            "number you report.")
 
 
 def close(a: float, b: float, rtol: float = 1e-6) -> bool:

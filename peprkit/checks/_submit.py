@@ -134,7 +134,8 @@ def ready_to_submit(notebook: str | os.PathLike | None = None, *,
     with tempfile.TemporaryDirectory(prefix="peprkit-submit-check-") as tmp:
         work = Path(tmp)
         shutil.copyfile(path, work / "submission.ipynb")
-        env = {**os.environ, _ENV: "1", "PEPRKIT_QUICK": "1", "MPLBACKEND": "Agg"}
+        env = {**os.environ, _ENV: "1", "PEPRKIT_QUICK": "1", "MPLBACKEND": "Agg",
+               "PEPRKIT_FIGURES": "off"}
         start = time.monotonic()
         try:
             proc = subprocess.Popen([sys.executable, "-m", "peprkit.checks._submit",

@@ -48,13 +48,23 @@ def q1(energy_by_hand_kwh: Any, *, power_w: float, duration_s: float) -> None:
 def q2(cpu_source: Any, *, reading: Any) -> None:
     """The meter's source label for the CPU energy of ``reading``.
 
-    >>> class R: sources = {"cpu": "estimated:cpu-time"}
+    >>> class R: sources = {"cpu": "estimated:cpu-time", "gpu": "unavailable"}
     >>> q2("estimated:cpu-time", reading=R())
+    >>> q2("unavailable", reading=R())
+    Traceback (most recent call last):
+    ...
+    peprkit.checks.CheckFailed: That is the label of the gpu's energy, another component: ...
     """
     answered(cpu_source, "cpu_source")
     if not isinstance(cpu_source, str):
         raise CheckFailed(
             "`cpu_source` should be the label text (a string), as found in reading.sources."
+        )
+    others = [k for k, v in reading.sources.items() if k != "cpu" and v == cpu_source]
+    if cpu_source != reading.sources["cpu"] and others:
+        raise CheckFailed(
+            f"That is the label of the {others[0]}'s energy, another component: the exercise "
+            "asks for the CPU's, under the key 'cpu' of the reading's `sources` dict."
         )
     if cpu_source != reading.sources["cpu"]:
         raise CheckFailed(

@@ -23,14 +23,26 @@ _PEPR_CASES = ((0.9, 0.0), (0.8, 1.0), (0.6, 0.5))
 #: The kit's functions exercises 1 and 2 ask to write by hand (refused in the answers).
 BY_HAND = {"q1": ("normalize", "add_pepr"),
            "q2": ("pepr", "add_pepr", "pepr_curve", "pepr_optimum")}
+#: The hint for each error a usual slip raises inside the learner's function (the check
+#: turns the error into the hint instead of crashing).
+SLIPS = {
+    "q1": {ZeroDivisionError: "normalize_by_hand divided by zero: divide by the range "
+                              "(max - min) of the values, not by one value minus itself.",
+           TypeError: "normalize_by_hand gets a plain list: compute with min(values), "
+                      "max(values) and a list comprehension (or convert it with "
+                      "np.asarray(values) first)."},
+    "q2": {ZeroDivisionError: "pepr_by_hand divided by zero for the cheapest model (R = 0): "
+                              "did you forget the 1 + in the denominator? PePR = P / (1 + R)."},
+}
 
 
 def _outputs(func: Any, name: str, question: str, cases) -> list:
-    """The learner's function on the public cases, the kit's own refused meanwhile."""
+    """The learner's function on the public cases, the kit's own refused meanwhile; an
+    error it raises becomes the hint for that slip (:data:`SLIPS`)."""
     check_function(func, BY_HAND[question])
     guard = refusing(BY_HAND[question]) if local(func) else contextlib.nullcontext()
     with guard:
-        return [result_of(func, name, *case) for case in cases]
+        return [result_of(func, name, *case, slips=SLIPS[question]) for case in cases]
 
 
 @sealed
@@ -81,6 +93,10 @@ def q2(pepr_by_hand: Callable[[float, float], float]) -> None:
     (``peprkit.pepr`` refused).
 
     >>> q2(lambda p, r: p / (1 + r))
+    >>> q2(lambda p, r: p / r)
+    Traceback (most recent call last):
+    ...
+    peprkit.checks.CheckFailed: pepr_by_hand divided by zero for the cheapest model (R = 0): ...
     >>> import peprkit
     >>> q2(lambda p, r: peprkit.pepr(p, r))
     Traceback (most recent call last):
@@ -92,10 +108,15 @@ def q2(pepr_by_hand: Callable[[float, float], float]) -> None:
         got = number(result, "pepr_by_hand(p, r)")
         if close(got, pepr(p, r)):
             continue
-        if r > 0 and close(got, p / r):
+        if (r > 0 and close(got, p / r)) or (r == 0 and not np.isfinite(got)):
             raise CheckFailed(
-                "Dividing by R alone blows up for the cheapest model (R = 0). PePR divides "
-                "by one plus the resource."
+                "Dividing by R alone blows up for the cheapest model (R = 0): did you forget "
+                "the 1 + in the denominator? PePR divides by one plus the resource."
+            )
+        if close(got, 100 * pepr(p, r)):
+            raise CheckFailed(
+                "That is a percentage: P is a fraction in [0, 1] (0.9, not 90), and PePR keeps "
+                "P's scale. Do not multiply by 100."
             )
         if close(got, p * (1 - r)) or close(got, p - r):
             raise CheckFailed(

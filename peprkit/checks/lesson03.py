@@ -11,12 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peprkit.checks._byhand import check_cells
+from peprkit.checks._byhand import answer_uses, check_cells
 from peprkit.checks._common import CheckFailed, answered, close, number, sealed
 
 #: The kit's functions the by-hand exercise refuses (q1).
 BY_HAND = ("pepr_curve", "pepr_optimum")
-
 
 
 def peak_epoch(history: pd.DataFrame, performance: str, r: np.ndarray) -> int:
@@ -36,6 +35,9 @@ def q1(best_epoch_by_hand: Any, *, history: pd.DataFrame, reference_kwh: float) 
     """
     answered(best_epoch_by_hand, "best_epoch_by_hand")
     check_cells(["best_epoch_by_hand"], BY_HAND)
+    if answer_uses(["best_epoch_by_hand"], "test_acc"):
+        raise CheckFailed("That epoch was chosen on the test split (your cell reads test_acc). "
+                          "Choose it on val_acc: the test split is kept for the final report.")
     if isinstance(best_epoch_by_hand, (bool, np.bool_)) or not isinstance(
             best_epoch_by_hand, (int, np.integer)):
         raise CheckFailed("`best_epoch_by_hand` should be one epoch number (an int), "
@@ -60,8 +62,9 @@ def q1(best_epoch_by_hand: Any, *, history: pd.DataFrame, reference_kwh: float) 
                           "is the energy used so far over the fixed reference: "
                           "energy_kwh / REFERENCE_KWH.")
     if "test_acc" in history and got == peak_epoch(history, "test_acc", r):
-        raise CheckFailed("That peak uses test_acc. Choose the epoch on the validation split "
-                          "(val_acc): the test split is kept for the final report.")
+        raise CheckFailed("That peak was chosen on the test split (test_acc). Choose the epoch on "
+                          "the validation split (val_acc): the test split is kept for the "
+                          "final report.")
     if got == int(epochs[int(history["val_acc"].to_numpy().argmax())]):
         raise CheckFailed("That is the most accurate epoch. PePR also charges for the "
                           "energy used so far: val_acc / (1 + energy_kwh / REFERENCE_KWH).")

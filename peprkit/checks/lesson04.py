@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from peprkit.checks._byhand import answer_uses
 from peprkit.checks._common import CheckFailed, close, number, sealed
 
 
@@ -37,8 +38,14 @@ def q1(answer: Any, *, history: pd.DataFrame, target: float, name: str = "answer
     """
     value = number(answer, name, "kWh")
     expected = energy_to_reach(history, target)
-    if close(value, expected):
+    if close(value, expected) and not answer_uses([name], "test_acc"):
         return
+    test_split = (
+        "That epoch was chosen on the test split (test_acc). Decide with the validation "
+        "accuracy (val_acc): the test set is kept aside for the final report; choosing "
+        "with it makes the test score optimistic.")
+    if answer_uses([name], "test_acc"):
+        raise CheckFailed(test_split)
     energy = history["energy_kwh"].to_numpy(dtype=float)
     val = history["val_acc"].to_numpy(dtype=float)
     if math.isinf(expected):
@@ -62,12 +69,9 @@ def q1(answer: Any, *, history: pd.DataFrame, target: float, name: str = "answer
             "energy_kwh is cumulative (everything used since the start of training): take "
             "its value at that epoch instead of one epoch's increment."
         )
-    if "test_acc" in history and close(value, energy_to_reach(
-            history.assign(val_acc=history["test_acc"]), target)):
-        raise CheckFailed(
-            "Decide with the validation accuracy (val_acc). The test set is kept aside for "
-            "the final report; choosing with it makes the test score optimistic."
-        )
+    if "test_acc" in history and close(
+            value, energy_to_reach(history.assign(val_acc=history["test_acc"]), target)):
+        raise CheckFailed(test_split)
     for i, e in enumerate(energy):
         if close(value, e):
             if val[i] >= target:

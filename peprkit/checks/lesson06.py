@@ -31,7 +31,6 @@ BY_HAND = ("normalize", "pepr", "add_pepr", "pepr_curve", "pepr_optimum",
            "paper_pepr")
 
 
-
 @sealed
 def q1(answer: Any, *, results: pd.DataFrame, experiment: str, name: str = "pepr_e") -> None:
     """PePR-E of every model in one experiment, computed by hand from the raw columns.
@@ -54,6 +53,9 @@ def q1(answer: Any, *, results: pd.DataFrame, experiment: str, name: str = "pepr
     expected = paper_pepr(results).loc[rows.index, "pepr_e"]
     if same(got, expected):
         return
+    if same(got, 100 * np.asarray(expected, dtype=float)):
+        raise CheckFailed("That is a percentage: test_09 is a fraction in [0, 1] and PePR keeps "
+                          "its scale; do not multiply by 100.")
     energy = rows["energy"].to_numpy(dtype=float)
     p = rows["test_09"].to_numpy(dtype=float)
     minmax_slips(got, p, energy, symbol="E", what="energy", unit="kWh",
@@ -123,8 +125,6 @@ def q2(n_pepr: Any, n_acc: Any, *, scored: pd.DataFrame) -> None:
         f"`{wrong[0]}` is not right yet. Use compare_by_experiment(scored, score={score!r}) "
         "and count the rows where median_small > median_large."
     )
-
-
 
 
 def _small_better_pepr_m(table: pd.DataFrame) -> bool:

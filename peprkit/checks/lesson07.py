@@ -1,5 +1,10 @@
 """Self-checks for lesson 07, the capstone: choose a model within a clinic's budget.
 
+The choice ranks on the validation accuracy (``val_acc``, and PePR-E with P = val_acc),
+among the models that beat the majority-class baseline (``test_acc - majority_acc >
+0.01``); the test accuracy is kept for reporting the chosen model. When no model within
+the budgets learned anything, the answer is None.
+
 Each function raises ``AssertionError`` with a hint when an answer is not right yet, and
 returns None when it is. The hints teach; they never print the expected value.
 """
@@ -16,21 +21,24 @@ from peprkit.checks._common import (
     answered,
     close,
     columns,
+    learned,
     model_name,
+    never_learned,
     number,
+    on_test_split,
     same,
     sealed,
 )
 from peprkit.metric import pareto_front
 
 #: Columns the capstone's table must have.
-TABLE_COLUMNS = ["model", "num_params", "test_acc", "energy_kwh", "memory_gb", "co2_clinic_g",
-                 "pepr_e"]
+TABLE_COLUMNS = ["model", "num_params", "val_acc", "test_acc", "majority_acc", "energy_kwh",
+                 "memory_gb", "co2_clinic_g", "pepr_e"]
 
 
 #: Columns of the sweep that the decision table averages per model (as the lesson does).
-DECISION_COLUMNS = ["num_params", "test_acc", "majority_acc", "test_balanced_acc", "test_auc",
-                    "energy_kwh", "memory_gb"]
+DECISION_COLUMNS = ["num_params", "val_acc", "test_acc", "majority_acc", "test_balanced_acc",
+                    "test_auc", "energy_kwh", "memory_gb"]
 
 
 def decision_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -54,7 +62,7 @@ def matches_sweep(table: pd.DataFrame, results: pd.DataFrame, name: str) -> None
             "start from the table the cell above builds and only add the two columns."
         )
     mine = table.set_index("model").loc[base.index]
-    for column in ("test_acc", "energy_kwh", "memory_gb"):
+    for column in ("val_acc", "test_acc", "energy_kwh", "memory_gb"):
         if not same(mine[column].to_numpy(dtype=float), base[column].to_numpy(dtype=float)):
             raise CheckFailed(
                 f"`{name}[{column!r}]` no longer matches the sweep: keep the per-model means "
@@ -68,11 +76,13 @@ def q1(table: Any, *, budget_kwh: float, intensity_g_per_kwh: float,
     """The capstone table: one row per model, the clinic's CO2 and PePR-E against the budget.
 
     ``co2_clinic_g = energy_kwh * intensity_g_per_kwh`` and
-    ``pepr_e = test_acc / (1 + energy_kwh / budget_kwh)``. With ``results`` (the sweep),
-    the table must also hold exactly the sweep's models and numbers.
+    ``pepr_e = val_acc / (1 + energy_kwh / budget_kwh)`` (P is the validation accuracy:
+    the table is for choosing). With ``results`` (the sweep), the table must also hold
+    exactly the sweep's models and numbers.
 
     Example:
-        >>> t = pd.DataFrame({"model": ["a", "a"], "num_params": [1, 1], "test_acc": [0.8, 0.8],
+        >>> t = pd.DataFrame({"model": ["a", "a"], "num_params": [1, 1], "val_acc": 0.8,
+        ...                   "test_acc": [0.8, 0.8], "majority_acc": 0.7,
         ...                   "energy_kwh": [1.0, 1.0], "memory_gb": [1.0, 1.0],
         ...                   "co2_clinic_g": [5.0, 5.0], "pepr_e": [0.4, 0.4]})
         >>> q1(t, budget_kwh=1.0, intensity_g_per_kwh=5.0)
@@ -109,10 +119,20 @@ def q1(table: Any, *, budget_kwh: float, intensity_g_per_kwh: float,
             "co2_clinic_g should be the clinic's emissions: energy_kwh times the grid "
             "intensity of the clinic's country (g/kWh), not the meter's default grid."
         )
-    p = table["test_acc"].to_numpy(dtype=float)
+    p = table["val_acc"].to_numpy(dtype=float)
     got = table["pepr_e"].to_numpy(dtype=float)
     if same(got, p / (1 + energy / budget_kwh)):
         return
+    test = table["test_acc"].to_numpy(dtype=float)
+    if not same(test, p) and same(got, test / (1 + energy / budget_kwh)):
+        raise CheckFailed(
+            "pepr_e uses test_acc: this table is for choosing a model, so P is the validation "
+            "accuracy (val_acc). A model chosen on the test split has an optimistic test "
+            "score; keep test_acc for reporting the chosen model."
+        )
+    if same(got, 100 * p / (1 + energy / budget_kwh)):
+        raise CheckFailed("That is a percentage: val_acc is a fraction in [0, 1] and PePR keeps "
+                          "its scale; do not multiply by 100.")
     if energy.max() > energy.min() and same(
             got, p / (1 + (energy - energy.min()) / (energy.max() - energy.min()))):
         raise CheckFailed(
@@ -121,7 +141,7 @@ def q1(table: Any, *, budget_kwh: float, intensity_g_per_kwh: float,
             "comparable when the set of models changes."
         )
     raise CheckFailed(
-        "pepr_e should be test_acc / (1 + R) with R = energy_kwh / the energy budget."
+        "pepr_e should be val_acc / (1 + R) with R = energy_kwh / the energy budget."
     )
 
 
@@ -175,60 +195,108 @@ def q2(fits: Any, *, table: pd.DataFrame, energy_budget_kwh: float,
         )
 
 
+def candidates(table: pd.DataFrame, energy_budget_kwh: float,
+               memory_budget_gb: float) -> pd.DataFrame:
+    """The models a choice is made from: within both budgets and learned something
+    (``test_acc - majority_acc > 0.01``)."""
+    feasible = within_budget(table, energy_budget_kwh, memory_budget_gb)
+    return feasible[learned(feasible["test_acc"], feasible["majority_acc"])]
+
+
+def front_models(pool: pd.DataFrame, performance: str = "val_acc") -> set[str]:
+    """The models of ``pool`` on its Pareto front of ``performance`` against energy."""
+    if pool.empty:
+        return set()
+    front = pareto_front(pool[performance].to_numpy(dtype=float),
+                         pool["energy_kwh"].to_numpy(dtype=float))
+    return set(pool["model"].astype(str)[np.asarray(front, dtype=bool)])
+
+
+def _chance_choice(choice: str, table: pd.DataFrame, name: str) -> None:
+    """Fail with the chance hint when ``choice`` never beat the majority baseline."""
+    row = table[table["model"].astype(str) == choice].iloc[0]
+    if not learned(row["test_acc"], row["majority_acc"]):
+        raise CheckFailed(never_learned(name, choice, float(row["majority_acc"])))
+
+
+_CHOICE_COLUMNS = ["model", "val_acc", "test_acc", "majority_acc", "energy_kwh", "memory_gb"]
+
+
 @sealed
 def q3(choice: Any, *, table: pd.DataFrame, energy_budget_kwh: float,
        memory_budget_gb: float, name: str = "choice") -> None:
-    """``choice`` is on the Pareto front (test_acc vs energy) of the models within budget.
-
-    When no model meets the budget the answer is None.
+    """``choice`` is on the Pareto front (**validation** accuracy against energy) of the
+    models within both budgets that learned something (``test_acc - majority_acc >
+    0.01``). When there is no such model the answer is None.
 
     Example:
-        >>> t = pd.DataFrame({"model": ["a", "b"], "test_acc": [0.9, 0.8],
-        ...                   "energy_kwh": [1.0, 2.0], "memory_gb": [1.0, 1.0]})
+        >>> t = pd.DataFrame({"model": ["a", "b", "c"], "val_acc": [0.9, 0.8, 0.75],
+        ...                   "test_acc": [0.9, 0.8, 0.7], "majority_acc": 0.7,
+        ...                   "energy_kwh": [1.0, 2.0, 0.5], "memory_gb": 1.0})
+        >>> q3("a", table=t, energy_budget_kwh=5.0, memory_budget_gb=2.0)
         >>> q3("b", table=t, energy_budget_kwh=5.0, memory_budget_gb=2.0)
         Traceback (most recent call last):
         ...
         peprkit.checks.CheckFailed: 'b' is dominated: ...
+        >>> q3("c", table=t, energy_budget_kwh=5.0, memory_budget_gb=2.0)
+        Traceback (most recent call last):
+        ...
+        peprkit.checks.CheckFailed: `choice` = 'c': this run never beat always answering...
     """
+    columns(table, "table", _CHOICE_COLUMNS)
     feasible = within_budget(table, energy_budget_kwh, memory_budget_gb)
-    if feasible.empty:
-        if choice is None:
+    pool = candidates(table, energy_budget_kwh, memory_budget_gb)
+    if choice is None:
+        if pool.empty:
             return
         raise CheckFailed(
-            "No model of your table meets both budgets, so there is nothing to deploy: set "
-            f"`{name} = None` and say in your justification what the clinic should change."
-        )
+            f"`{name}` is None, but at least one model within both budgets learned something "
+            "(test_acc more than one point above majority_acc): choose among those.")
     answered(choice, name)
     model_name(choice, name, table)
-    if choice not in set(feasible["model"]):
+    if choice not in set(feasible["model"].astype(str)):
+        if feasible.empty:
+            raise CheckFailed(
+                "No model of your table meets both budgets, so there is nothing to deploy: "
+                f"set `{name} = None` and say in your justification what the clinic should "
+                "change.")
         raise CheckFailed(
             f"{choice!r} breaks the energy or memory budget; compare only the models within "
             "both budgets."
         )
-    front = pareto_front(feasible["test_acc"].to_numpy(dtype=float),
-                         feasible["energy_kwh"].to_numpy(dtype=float))
-    if not bool(np.asarray(front)[feasible["model"].to_numpy() == choice].any()):
-        raise CheckFailed(
-            f"{choice!r} is dominated: another model within budget is at least as accurate "
-            "and uses no more energy. Pick a model on the Pareto front (plot.pareto shows it)."
-        )
+    _chance_choice(choice, table, name)
+    if choice in front_models(pool):
+        return
+    if choice in front_models(pool, "test_acc"):
+        raise CheckFailed(on_test_split(name, "test_acc against energy"))
+    raise CheckFailed(
+        f"{choice!r} is dominated: another model within budget that learned something is at "
+        "least as accurate on validation and uses no more energy. Pick a model on the "
+        "Pareto front of val_acc against energy (plot.pareto shows it)."
+    )
 
 
 @sealed
 def q4(choice: Any, yearly_co2_kg: Any, *, table: pd.DataFrame, energy_budget_kwh: float,
        memory_budget_gb: float, intensity_g_per_kwh: float, name: str = "choice") -> None:
-    """``choice`` stays within both budgets; ``yearly_co2_kg`` is 12 retrainings' CO2 in kg.
+    """``choice`` stays within both budgets and learned something; ``yearly_co2_kg`` is 12
+    retrainings' CO2 in kg (0.0 when ``choice`` is None because no model qualifies).
 
     Example:
-        >>> t = pd.DataFrame({"model": ["a"], "test_acc": [0.9], "energy_kwh": [3.0],
-        ...                   "memory_gb": [1.0]})
+        >>> t = pd.DataFrame({"model": ["a"], "val_acc": [0.9], "test_acc": [0.9],
+        ...                   "majority_acc": 0.7, "energy_kwh": [3.0], "memory_gb": [1.0]})
         >>> q4("a", 3.6, table=t, energy_budget_kwh=2.0, memory_budget_gb=2.0,
         ...    intensity_g_per_kwh=100.0)
         Traceback (most recent call last):
         ...
         peprkit.checks.CheckFailed: 'a' needs more energy per retraining than ...
     """
-    if choice is None and within_budget(table, energy_budget_kwh, memory_budget_gb).empty:
+    columns(table, "table", _CHOICE_COLUMNS)
+    if choice is None:
+        if not candidates(table, energy_budget_kwh, memory_budget_gb).empty:
+            raise CheckFailed(
+                f"`{name}` is None, but a model within both budgets learned something: go "
+                "back to exercise 3 and choose it.")
         expected = 0.0
     else:
         model_name(choice, name, table)
@@ -243,6 +311,7 @@ def q4(choice: Any, yearly_co2_kg: Any, *, table: pd.DataFrame, energy_budget_kw
                 f"{choice!r} needs more memory than the clinic's machine has; look at "
                 "memory_gb against the memory budget."
             )
+        _chance_choice(choice, table, name)
         expected = 12 * float(row["energy_kwh"]) * intensity_g_per_kwh / 1000
     value = number(yearly_co2_kg, "yearly_co2_kg", "kg")
     if close(value, expected):

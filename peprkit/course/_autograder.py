@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,15 @@ from peprkit.course.authoring import run_assign
 
 @dataclass(frozen=True)
 class Question:
-    """One graded question of a lesson: its name, worth, and whether a person grades it."""
+    """One graded question of a lesson: its name, worth, whether a person grades it, and
+    its cells outside the tests as ``(cell_type, source)``: the prompt a learner sees and
+    the model answer (inside ``# BEGIN SOLUTION``)."""
 
     name: str
     max_points: float
     manual: bool
+    prompt: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
+    solution: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -108,30 +112,36 @@ def code_cells(nb: Any) -> list[CodeCell]:
 
 
 def read_master(master: str | Path) -> Outline:
-    """The questions of ``master`` and the ids of each question's learner cells."""
+    """The questions of ``master`` (with their prompt and model-answer cells) and the ids
+    of each question's learner cells, read in one pass."""
     yaml = optional_import("yaml", extra="instructor", package="pyyaml")
     nb = json.loads(Path(master).read_text())
-    questions: list[Question] = []
+    found: list[tuple[str, float, bool, list, list]] = []
     cells: dict[str, list[str]] = {}
-    current, in_tests = None, False
+    current, in_solution, in_tests = None, False, False
     for cell in nb["cells"]:
-        source = cell_source(cell).lstrip()
+        source = cell_source(cell)
+        head = source.lstrip()
         if cell["cell_type"] == "raw":
-            if source.startswith("# BEGIN QUESTION"):
-                config = yaml.safe_load(source) or {}
-                current = str(config["name"])
-                questions.append(Question(current, float(config.get("points") or 0),
-                                          bool(config.get("manual"))))
-                cells[current] = []
-            elif source.startswith("# END QUESTION"):
+            if head.startswith("# BEGIN QUESTION"):
+                config = yaml.safe_load(head) or {}
+                current = (str(config["name"]), float(config.get("points") or 0),
+                           bool(config.get("manual")), [], [])
+                found.append(current)
+                cells[current[0]] = []
+            elif head.startswith("# END QUESTION"):
                 current = None
-            elif source.startswith("# BEGIN TESTS"):
-                in_tests = True
-            elif source.startswith("# END TESTS"):
-                in_tests = False
-        elif cell["cell_type"] == "code" and current and not in_tests and cell.get("id"):
-            cells[current].append(cell["id"])
-    return Outline(tuple(questions), cells)
+            elif head.startswith(("# BEGIN SOLUTION", "# END SOLUTION")):
+                in_solution = head.startswith("# BEGIN")
+            elif head.startswith(("# BEGIN TESTS", "# END TESTS")):
+                in_tests = head.startswith("# BEGIN")
+        elif current is not None and not in_tests:
+            current[4 if in_solution else 3].append((cell["cell_type"], source))
+            if cell["cell_type"] == "code" and cell.get("id"):
+                cells[current[0]].append(cell["id"])
+    questions = tuple(Question(name, points, manual, tuple(prompt), tuple(solution))
+                      for name, points, manual, prompt, solution in found)
+    return Outline(questions, cells)
 
 
 def build_autograder(master: str | Path, workdir: str | Path) -> Autograder:

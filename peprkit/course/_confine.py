@@ -25,8 +25,8 @@ from pathlib import Path
 
 #: Environment variables passed into a sandbox (values from the grader's environment).
 ALLOWED_ENV = ("PATH", "LANG", "LC_ALL", "PEPRKIT_DATA_DIR", "PEPRKIT_WEIGHTS_DIR",
-               "PEPRKIT_BUNDLE", "PEPRKIT_QUICK", "MPLBACKEND", "HF_HUB_OFFLINE",
-               "TORCH_HOME")
+               "PEPRKIT_BUNDLE", "PEPRKIT_QUICK", "PEPRKIT_FIGURES", "MPLBACKEND",
+               "HF_HUB_OFFLINE", "TORCH_HOME")
 #: Variables naming folders that are bound read-only into the sandbox.
 _DATA_ENV = ("PEPRKIT_DATA_DIR", "PEPRKIT_WEIGHTS_DIR", "PEPRKIT_BUNDLE")
 #: Where a sandbox's own folder appears inside bubblewrap.

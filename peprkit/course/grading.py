@@ -470,7 +470,7 @@ def grade(
     given = _gradebook.identify(paths, student_pattern)
     todo = _gradebook.to_grade(book, given, master.stem, resume=resume,
                                retry_failed=retry_failed)
-    env = {"MPLBACKEND": "Agg", **(env or {})}
+    env = {"MPLBACKEND": "Agg", "PEPRKIT_FIGURES": "off", **(env or {})}
     if quick:
         env["PEPRKIT_QUICK"] = "1"
     if todo and mode == "fallback":

@@ -28,7 +28,7 @@ import pandas as pd
 
 from peprkit._util import atomic_write
 from peprkit.course import _gradebook, _html
-from peprkit.course._autograder import cell_source
+from peprkit.course._autograder import cell_source, read_master
 from peprkit.course.report import MARK_PREFIX, load_book
 
 #: Columns of ``marks.csv``.
@@ -40,38 +40,8 @@ PLACEHOLDER = "_Type your answer here, replacing this text._"
 def manual_questions(master: str | Path) -> list[dict]:
     """The master's manual questions: name, points, the question's text and its model
     answer (markdown/code inside ``# BEGIN SOLUTION``), in order."""
-    from peprkit._util import optional_import
-
-    yaml = optional_import("yaml", extra="instructor", package="pyyaml")
-    nb = json.loads(Path(master).read_text())
-    found: list[dict] = []
-    current, in_solution, in_tests = None, False, False
-    for cell in nb["cells"]:
-        source = cell_source(cell)
-        head = source.lstrip()
-        if cell["cell_type"] == "raw":
-            if head.startswith("# BEGIN QUESTION"):
-                config = yaml.safe_load(head) or {}
-                current = None
-                if config.get("manual"):
-                    current = {"name": str(config["name"]),
-                               "max_points": float(config.get("points") or 0),
-                               "prompt": [], "solution": []}
-                    found.append(current)
-            elif head.startswith("# END QUESTION"):
-                current = None
-            elif head.startswith("# BEGIN SOLUTION"):
-                in_solution = True
-            elif head.startswith("# END SOLUTION"):
-                in_solution = False
-            elif head.startswith("# BEGIN TESTS"):
-                in_tests = True
-            elif head.startswith("# END TESTS"):
-                in_tests = False
-        elif current is not None and not in_tests:
-            part = (cell["cell_type"], source)
-            current["solution" if in_solution else "prompt"].append(part)
-    return found
+    return [{"name": q.name, "max_points": q.max_points, "prompt": list(q.prompt),
+             "solution": list(q.solution)} for q in read_master(master).questions if q.manual]
 
 
 def answers(notebook: dict, n_questions: int) -> list[list[tuple[str, str]]]:

@@ -41,7 +41,10 @@ class Reader(Protocol):
 
 
 # Estimating readers also carry ``assumptions``, e.g. {"cpu_watts_per_core": 10.0}, which
-# the meter copies into every Reading.
+# the meter copies into every Reading. A reader may say ``whole_device = True`` (it counts
+# other processes' work too, like RAPL and NVML) or False (only this process tree, like the
+# estimates); without the attribute, "measured" sources count as whole-device. The meter
+# labels a whole-device window ``;shared=...`` when others used the device (meter.sharing).
 
 
 def is_available(label: str) -> bool:
@@ -173,6 +176,7 @@ class CpuEstimateReader:
     component = "cpu"
     source = "estimated:cpu-time"
     error = None
+    whole_device = False
 
     def __init__(
         self,
@@ -217,6 +221,7 @@ class RamEstimateReader:
 
     component = "ram"
     source = "estimated:ram-per-gb"
+    whole_device = False
 
     def __init__(
         self,

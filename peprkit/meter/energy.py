@@ -27,23 +27,36 @@ from peprkit.meter.carbon import check_pue, resolve_intensity
 from peprkit.meter.probe import COMPONENTS, open_readers
 from peprkit.meter.rapl import DEFAULT_ROOT
 from peprkit.meter.reading import COMPONENT_KWH, Reading, window_energy
+from peprkit.meter.sharing import (
+    SHARED_THRESHOLD,
+    GpuMark,
+    GpuSharing,
+    cpu_others_share,
+    shared_label,
+    torch_uses_cuda,
+)
+from peprkit.meter.sharing import machine_cpu_seconds as _machine_cpu_seconds
 
 if TYPE_CHECKING:
     import pandas as pd
 
 _FLOAT_COLUMNS = (
     "duration_s", "energy_kwh", *COMPONENT_KWH, "co2_g",
-    "peak_gpu_memory_gb", "peak_gpu_allocated_gb", "peak_rss_gb",
+    "peak_gpu_memory_gb", "peak_gpu_allocated_gb", "peak_rss_gb", "cpu_others_share",
+    "gpu_others_share", "gpu_other_processes",
 )
 
 
 @dataclass
 class _Snapshot:
-    """Reader totals (J) and error states at one instant."""
+    """Reader totals (J), error states and what else used the devices, at one instant."""
 
     time_s: float
     joules: dict[str, float | None]
     errors: dict[str, str | None]
+    own_cpu_s: float | None = None
+    machine_cpu_s: float | None = None
+    gpu: GpuMark | None = None
 
 
 class EnergyMeter:
@@ -60,6 +73,12 @@ class EnergyMeter:
     (``cpu_watts_per_core`` W per busy core, default 10; ``ram_watts_per_gb`` W per GB of
     resident memory, default 0.375); every number carries its label in ``sources``.
 
+    Each window also records what else used the devices (:mod:`peprkit.meter.sharing`):
+    others' share of the machine's CPU time and of the GPU, and the other processes on
+    the GPU. RAPL and NVML count the whole device, so their labels end in ``;shared=38%``
+    when others' share reaches ``shared_threshold``; the estimates count only this
+    process tree, so their labels stay while the share is still recorded.
+
     Args:
         country: ISO alpha-2 code (or name) for the grid intensity table, e.g. ``"DK"``.
         intensity_g_per_kwh: your grid's gCO2eq/kWh; overrides ``country``. With neither,
@@ -70,12 +89,19 @@ class EnergyMeter:
         interval_s: seconds between background readings (> 0).
         log_path: CSV file rewritten atomically after every lap (one row per lap).
         cpu_watts_per_core, ram_watts_per_gb: assumptions of the estimates.
+        shared_threshold: others' share (0-1) from which a whole-device label says
+            ``;shared=...`` (default 0.2).
         gpu_reader, cpu_reader, ram_reader: readers to use instead of the fallback chain.
         nvml: a pynvml stand-in; rapl_root: powercap folder; clock: seconds function;
         cpu_seconds, rss_bytes: process statistics functions (all for tests).
+        machine_cpu_seconds: the machine's busy CPU seconds; default: the real machine's
+            when ``cpu_seconds`` is the real process tree's, else no CPU share.
+        uses_cuda: whether this process tree may hold a CUDA context (default: torch has
+            initialised CUDA here); tells this tree apart in a container's GPU process list.
 
     Raises:
-        ValueError: bad ``pue``, ``interval_s``, wattage, intensity or unknown ``country``.
+        ValueError: bad ``pue``, ``interval_s``, wattage, intensity, ``shared_threshold``
+            or unknown ``country``.
 
     >>> with EnergyMeter(intensity_g_per_kwh=100, gpu=False, rapl_root="/none") as meter:
     ...     _ = sum(range(10_000))
@@ -105,6 +131,9 @@ class EnergyMeter:
         clock: Callable[[], float] = time.perf_counter,
         cpu_seconds: Callable[[], float] = process_cpu_seconds,
         rss_bytes: Callable[[], int | None] = process_rss_bytes,
+        shared_threshold: float = SHARED_THRESHOLD,
+        machine_cpu_seconds: Callable[[], float | None] | None = None,
+        uses_cuda: Callable[[], bool] = torch_uses_cuda,
     ) -> None:
         self.pue = check_pue(pue)
         self.grid = resolve_intensity(country, intensity_g_per_kwh)
@@ -121,6 +150,15 @@ class EnergyMeter:
         self._injected = {"gpu": gpu_reader, "cpu": cpu_reader, "ram": ram_reader}
         self._clock = clock
         self._rss_bytes = rss_bytes
+        self.shared_threshold = check_number(
+            "shared_threshold", shared_threshold, low=0, high=1,
+            hint="(others' share of the device, e.g. 0.2)")
+        self._cpu_seconds = cpu_seconds
+        if machine_cpu_seconds is None and cpu_seconds is process_cpu_seconds:
+            machine_cpu_seconds = _machine_cpu_seconds  # both from the real machine
+        self._machine_cpu_seconds = machine_cpu_seconds
+        self._uses_cuda = uses_cuda
+        self._gpu_sharing: GpuSharing | None = None
         self.readers: dict[str, Reader | None] = {}
         self.reasons: dict[str, str] = {}
         self.laps: list[Reading] = []
@@ -206,7 +244,15 @@ class EnergyMeter:
         rss = self._rss_bytes()
         if rss is not None:
             self._peak_rss = max(self._peak_rss or 0, rss / 1e9)
-        return _Snapshot(now, joules, errors)
+        own = machine = gpu = None
+        try:  # who else used the devices: a note beside the energy, never a stopped run
+            if self._machine_cpu_seconds is not None:
+                own, machine = self._cpu_seconds(), self._machine_cpu_seconds()
+            if self._gpu_sharing is not None:
+                gpu = self._gpu_sharing.mark()
+        except Exception:  # e.g. a process vanished mid-listing
+            own = machine = None
+        return _Snapshot(now, joules, errors, own, machine, gpu)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -224,6 +270,10 @@ class EnergyMeter:
             injected = self._injected[name]
             reader, reason = (injected, "given") if injected is not None else opened[name]
             self.readers[name], self.reasons[name] = reader, reason
+        gpu = self.readers.get("gpu")
+        if hasattr(gpu, "nvml") and hasattr(gpu, "devices"):  # an NvmlReader: list processes
+            self._gpu_sharing = GpuSharing(gpu.nvml, [h for h, _ in gpu.devices],
+                                           uses_cuda=self._uses_cuda)
 
     def _snapshot(self) -> _Snapshot:
         with self._lock:
@@ -244,6 +294,14 @@ class EnergyMeter:
 
     def _reading(self, label: str, start: _Snapshot, end: _Snapshot, peaks) -> Reading:
         kwh, sources, assumptions = {}, {}, {}
+        cpu_share = None
+        if start.own_cpu_s is not None and end.own_cpu_s is not None:
+            machine = (None if start.machine_cpu_s is None or end.machine_cpu_s is None
+                       else end.machine_cpu_s - start.machine_cpu_s)
+            cpu_share = cpu_others_share(end.own_cpu_s - start.own_cpu_s, machine)
+        gpu_share, gpu_others = (self._gpu_sharing.window(start.gpu, end.gpu)
+                                 if start.gpu is not None and end.gpu is not None
+                                 else (None, None))
         for name in COMPONENTS:
             reader = self.readers.get(name)
             kwh[name], sources[name] = window_energy(
@@ -252,6 +310,10 @@ class EnergyMeter:
             )
             if reader is not None:
                 assumptions.update(getattr(reader, "assumptions", {}))
+                if getattr(reader, "whole_device", reader.source.startswith("measured")):
+                    share, others = (gpu_share, gpu_others) if name == "gpu" else (cpu_share, 0)
+                    sources[name] = shared_label(sources[name], share, self.shared_threshold,
+                                                 others)
         sources["gpu_memory"] = (
             "measured:torch-max-memory-reserved" if peaks[0] is not None else UNAVAILABLE
         )
@@ -268,6 +330,9 @@ class EnergyMeter:
             peak_gpu_allocated_gb=peaks[1],
             peak_rss_gb=peaks[2],
             assumptions=assumptions,
+            cpu_others_share=cpu_share,
+            gpu_others_share=gpu_share,
+            gpu_other_processes=gpu_others,
         )
 
     # --- output ------------------------------------------------------------------

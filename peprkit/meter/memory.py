@@ -18,6 +18,11 @@ Identical runs in fresh processes still differ by a few percent (resnet18 on 28-
 images: 0.23 to 0.27 GB on a 2-core machine), because the C allocator's layout differs
 from process to process; treat smaller differences between models as noise
 (``benchmarks/isolate_cost.py`` prints the spread).
+In a run forked from a server that has imported torch (isolated sweep runs on Linux,
+:mod:`peprkit.train._forkserver`), the child starts holding the server's pages: its RSS,
+its ``VmHWM`` and ``ru_maxrss`` all begin at the server's size. The baseline and the reset
+peak above are the child's own at the run's start, so ``memory_gb`` stays the run's
+increase (``ru_maxrss``, which cannot be reset, is not used).
 On CUDA the kit reports torch's peak reserved memory instead (reset per run by the meter).
 """
 

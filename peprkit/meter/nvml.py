@@ -102,6 +102,7 @@ class NvmlReader:
     """
 
     component = "gpu"
+    whole_device = True  # the board's energy, whoever used it (see meter.sharing)
 
     def __init__(self, nvml: ModuleType, devices: list[tuple[Any, str]]) -> None:
         self.nvml = nvml

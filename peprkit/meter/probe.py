@@ -74,14 +74,18 @@ def open_readers(
         if not wanted:
             out[name] = (None, f"switched off ({name}=False)")
             continue
-        reader, reason = open_rapl(name, rapl_root)
+        reader, reason = open_rapl(name, rapl_root)  # afresh each time: no restart needed
         if reader is None:
             reader = estimates[name]()
-            reason += "; " + explain[name].format(*reader.assumptions.values())
+            first, *help_lines = reason.split("\n")  # the estimate follows the short reason
+            reason = "\n".join([f"{first}; " + explain[name].format(
+                *reader.assumptions.values()), *help_lines])
         out[name] = (reader, reason)
     if cpu and cpu_seconds is process_cpu_seconds and _readers._psutil() is None:
-        out["cpu"] = (out["cpu"][0], out["cpu"][1] + "; psutil not installed (`pip install "
-                      "psutil`): live worker processes are not counted")
+        first, *help_lines = out["cpu"][1].split("\n")  # the note goes on the first line
+        out["cpu"] = (out["cpu"][0], "\n".join([
+            f"{first}; psutil not installed (`pip install psutil`): live worker processes "
+            "are not counted", *help_lines]))
     return out
 
 
@@ -98,9 +102,19 @@ class Probe:
         return {name: vars(c).copy() for name, c in self.components.items()}
 
     def __str__(self) -> str:
+        """One row per component; a reason's further lines (e.g. how to make RAPL readable)
+        are indented below it, and shown once when two components share them."""
         lines = ["peprkit meter: what this machine can measure"]
+        shown: dict[str, str] = {}
         for c in self.components.values():
-            lines.append(f"  {c.component:<4} {c.source:<28} {c.reason}")
+            first, *more = c.reason.split("\n")
+            lines.append(f"  {c.component:<4} {c.source:<28} {first}")
+            details = "\n".join(more)
+            if details and details in shown:
+                lines.append(f"{'':7}(what to do: as for {shown[details]} above)")
+            elif details:
+                shown[details] = c.component
+                lines.extend(f"{'':7}{line}" for line in more)
         return "\n".join(lines)
 
 
@@ -126,3 +140,46 @@ def probe(**options) -> Probe:
             for name, (reader, reason) in readers.items()
         }
     )
+
+
+_SOURCE_WORDS = {
+    "nvml-energy-counter": "NVML energy counter",
+    "nvml-power-sampling": "NVML power readings, integrated",
+    "rapl": "RAPL counters",
+    "cpu-time": "CPU time x assumed watts per core",
+    "ram-per-gb": "memory size x assumed watts per GB",
+}
+
+
+def describe_sources(result: Probe | None = None, **options) -> str:
+    """A few lines saying which energy sources this session measures and which it estimates.
+
+    What the course notebooks' setup cell prints: per component ``measured`` (with the
+    instrument), ``estimated`` (with what the estimate rests on and why nothing better is
+    available) or ``not metered`` (with why). Cheap: it reads no energy and imports no
+    torch; ``peprkit info`` gives the full reasons and how to measure more.
+
+    Args:
+        result: a :func:`probe` result; by default ``probe(**options)`` is taken now.
+        **options: reader options for :func:`probe` (``nvml=``, ``rapl_root=``, ...).
+
+    >>> print(describe_sources(gpu=False, rapl_root="/nonexistent"))  # doctest: +ELLIPSIS
+    Energy in this session (`peprkit info` says why and how to measure more):
+      GPU  not metered  switched off (gpu=False)
+      CPU  estimated    CPU time x assumed watts per core (no RAPL package zone under ...)
+      RAM  estimated    memory size x assumed watts per GB (no RAPL dram zone under ...)
+    """
+    result = probe(**options) if result is None else result
+    lines = ["Energy in this session (`peprkit info` says why and how to measure more):"]
+    for c in result.components.values():
+        kind, _, how = c.source.partition(":")
+        words = " + ".join(_SOURCE_WORDS.get(part, part) for part in how.split("+"))
+        why = c.reason.split("\n")[0].split("; ")[0]
+        if kind == "measured":
+            text = f"measured     {words}"
+        elif kind == "estimated":
+            text = f"estimated    {words} ({why.split(' (')[0]})"
+        else:
+            text = f"not metered  {why}"
+        lines.append(f"  {c.component.upper():<4} {text}")
+    return "\n".join(lines)

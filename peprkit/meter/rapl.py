@@ -4,16 +4,29 @@ Each ``intel-rapl:N`` zone (AMD chips use the same driver) has a ``name`` (``pac
 ``dram``, ``core``, ``uncore``, ``psys``) and an ``energy_uj`` counter that wraps to 0 after
 ``max_energy_range_uj``. Package zones are summed for the CPU and dram zones for RAM;
 ``core``/``uncore`` are parts of a package and ``psys`` covers the whole platform, so they
-are skipped. RAPL measures the whole machine, not only this process. Since 2020 most
-kernels let only root read ``energy_uj``; then the meter falls back to estimates.
+are skipped. RAPL measures the whole machine, not only this process.
+
+Since the fix for CVE-2020-8694 (Linux 5.10, backported to older kernels in November 2020),
+only root may read ``energy_uj``; the meter then falls back to estimates, and the reason
+(``peprkit info``) gives the commands that make the counters readable
+(:func:`readable_help`). Zones are looked up and opened afresh at every
+``EnergyMeter.start()`` and ``probe()``, so counters made readable are used from the next
+meter on, without restarting Python.
 """
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 DEFAULT_ROOT = Path("/sys/class/powercap")
 _COMPONENT_OF = {"package": "cpu", "dram": "ram"}
+#: The udev rule that makes every RAPL zone's ``energy_uj`` world-readable when the zone
+#: appears (at each boot); ``%p`` is the zone's path under ``/sys``.
+UDEV_RULE = ('ACTION=="add", SUBSYSTEM=="powercap", KERNEL=="intel-rapl:*", '
+             'RUN+="/bin/chmod a+r /sys%p/energy_uj"')
+#: Where :func:`readable_help` installs :data:`UDEV_RULE`.
+UDEV_RULE_FILE = "/etc/udev/rules.d/99-peprkit-rapl.rules"
 
 
 class RaplReader:
@@ -107,9 +120,42 @@ def open_rapl(
         return RaplReader(component, zones), f"RAPL {', '.join(z.name for z in zones)}"
     except PermissionError:
         return None, (
-            f"RAPL energy_uj under {root} is not readable (permission denied; root only on most "
-            f"kernels since 2020). To measure, an admin can run "
-            f"`sudo chmod a+r {root}/intel-rapl:*/energy_uj`."
-        )
+            f"RAPL energy_uj under {root} is not readable (permission denied: root only "
+            "since Linux 5.10, the fix for CVE-2020-8694)\n" + readable_help(root))
     except (OSError, ValueError) as err:
         return None, f"RAPL counters under {root} unreadable: {err}"
+
+
+def readable_help(root: str | Path = DEFAULT_ROOT) -> str:
+    """How an admin makes the RAPL counters under ``root`` readable, and what that costs.
+
+    The commands name the ``energy_uj`` files of every package and dram zone found (what
+    the meter reads): a ``chmod`` that lasts until the next reboot, and a udev rule
+    (:data:`UDEV_RULE`) that applies it again at every boot. The meter needs no restart:
+    the next ``EnergyMeter`` (or ``probe()``) uses the counters.
+
+    >>> print(readable_help("/nonexistent"))  # doctest: +ELLIPSIS
+    To measure CPU and RAM energy, an admin can make the RAPL counters readable, either
+      until the next reboot:
+        sudo chmod a+r /nonexistent/intel-rapl:*/energy_uj
+      or at every boot, with a udev rule:
+        echo 'ACTION=="add", SUBSYSTEM=="powercap", ...' | sudo tee /etc/udev/rules.d/...
+        sudo udevadm control --reload && sudo udevadm trigger --subsystem-match=powercap ...
+    Trade-off (CVE-2020-8694): every local user can then read ...
+    """
+    zones = [zone for found in find_zones(root).values() for zone in found]
+    files = " ".join(shlex.quote(str(zone / "energy_uj")) for zone in zones)
+    files = files or f"{Path(root)}/intel-rapl:*/energy_uj"
+    return (
+        "To measure CPU and RAM energy, an admin can make the RAPL counters readable, either\n"
+        "  until the next reboot:\n"
+        f"    sudo chmod a+r {files}\n"
+        "  or at every boot, with a udev rule:\n"
+        f"    echo '{UDEV_RULE}' | sudo tee {UDEV_RULE_FILE}\n"
+        "    sudo udevadm control --reload && sudo udevadm trigger "
+        "--subsystem-match=powercap --action=add\n"
+        "Trade-off (CVE-2020-8694): every local user can then read the energy counters, "
+        "and their fine-grained readings can leak secrets such as encryption keys through a "
+        "power side-channel; do this only where you trust everyone who can log in. The next "
+        "meter picks the counters up; Python need not restart."
+    )

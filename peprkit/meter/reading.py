@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from peprkit.meter._readers import UNAVAILABLE
 from peprkit.meter.carbon import co2_g as _co2_g
+from peprkit.meter.sharing import is_shared
 
 J_PER_KWH = 3.6e6
 COMPONENT_KWH = ("gpu_kwh", "cpu_kwh", "ram_kwh")
@@ -21,6 +22,14 @@ class Reading:
     ``peak_gpu_memory_gb`` is torch's ``max_memory_reserved`` (``peak_gpu_allocated_gb``
     its ``max_memory_allocated``) when CUDA is in use; ``peak_rss_gb`` the largest sampled
     resident memory of this process. GB are 1e9 bytes.
+
+    What else used the device in the window (:mod:`peprkit.meter.sharing`):
+    ``cpu_others_share`` is the fraction of the machine's CPU time used by processes
+    outside this process tree, ``gpu_others_share`` other processes' fraction of the GPU
+    utilisation samples, ``gpu_other_processes`` how many other processes held a compute
+    context on a metered GPU (None: not known). A whole-device label (RAPL, NVML) ends in
+    ``;shared=38%`` when others' share reached the meter's threshold; ``shared_device``
+    says whether any label does.
     """
 
     label: str
@@ -36,6 +45,14 @@ class Reading:
     peak_gpu_allocated_gb: float | None = None
     peak_rss_gb: float | None = None
     assumptions: dict[str, float] = field(default_factory=dict)
+    cpu_others_share: float | None = None
+    gpu_others_share: float | None = None
+    gpu_other_processes: int | None = None
+
+    @property
+    def shared_device(self) -> bool:
+        """True when a component's label says others used the device (``;shared=...``)."""
+        return any(is_shared(self.sources.get(name[:-4])) for name in COMPONENT_KWH)
 
     @property
     def energy_kwh(self) -> float | None:
@@ -72,6 +89,10 @@ class Reading:
             "peak_gpu_memory_gb": self.peak_gpu_memory_gb,
             "peak_gpu_allocated_gb": self.peak_gpu_allocated_gb,
             "peak_rss_gb": self.peak_rss_gb,
+            "cpu_others_share": self.cpu_others_share,
+            "gpu_others_share": self.gpu_others_share,
+            "gpu_other_processes": self.gpu_other_processes,
+            "shared_device": self.shared_device,
         }
         out.update({f"{name}_source": label for name, label in self.sources.items()})
         out.update(

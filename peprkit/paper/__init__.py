@@ -10,7 +10,12 @@ What the authors' columns mean (read from their training script ``train_medmnist
 and ``make_pepr_data.py``):
 
 - ``test_00`` .. ``test_09``: test accuracy after epochs 1..10; PePR uses ``test_09``.
-- ``energy`` (kWh) and ``co2`` (g): carbontracker's totals for the whole run.
+- ``energy`` (kWh) and ``co2`` (g): carbontracker's totals for the whole run, **already
+  multiplied by a data-centre PUE** of :data:`PAPER_PUE` (1.55; carbontracker scales every
+  consumption it reports by its built-in PUE, and ``co2`` is that energy times the grid's
+  intensity). PePR-E and PePR-C are unchanged by that factor (min-max normalisation
+  cancels it); for absolute comparisons with the kit's meter (``pue=1.0`` by default),
+  :func:`without_pue` divides it out.
 - ``memR`` (GB): GPU memory reserved by PyTorch, read during the second epoch.
 - ``train_time`` (s): wall time of the **last** epoch (training and test evaluation);
   the authors' timer restarts every epoch, so it is not the total training time.
@@ -50,6 +55,7 @@ import pandas as pd
 
 from peprkit import _paths, schema
 from peprkit._util import atomic_write, did_you_mean
+from peprkit._validation import check_number
 from peprkit.metric import add_pepr, compare_sizes
 from peprkit.paper._examples import make_example_imagenet, make_example_results
 from peprkit.paper._imagenet import MATCH_RULES, imagenet_pepr
@@ -61,6 +67,7 @@ from peprkit.paper._table import (
     IMAGENET_TABLE,
     IMAGENET_URL,
     PAPER_MEDIAN_PARAMS,
+    PAPER_PUE,
     PAPER_URL,
     RAW_COLUMNS,
     RESULTS_TABLE,
@@ -71,10 +78,11 @@ from peprkit.paper._table import (
 
 __all__ = [
     "EXPERIMENTS", "FILE_NAME", "IMAGENET_COLUMNS", "IMAGENET_FILE", "IMAGENET_URL",
-    "MATCH_RULES", "PAPER_MEDIAN_PARAMS", "PAPER_URL", "RAW_COLUMNS", "ResultsUnavailable",
-    "compare_by_experiment", "epoch_points", "imagenet_pepr", "join_with_sweep",
-    "load_imagenet", "load_imagenet_or_example", "load_or_example", "load_results",
-    "make_example_imagenet", "make_example_results", "paper_pepr", "tidy",
+    "MATCH_RULES", "PAPER_MEDIAN_PARAMS", "PAPER_PUE", "PAPER_URL", "RAW_COLUMNS",
+    "ResultsUnavailable", "compare_by_experiment", "epoch_points", "imagenet_pepr",
+    "join_with_sweep", "load_imagenet", "load_imagenet_or_example", "load_or_example",
+    "load_results", "make_example_imagenet", "make_example_results", "paper_pepr", "tidy",
+    "without_pue",
 ]
 
 _SYNTHETIC_BANNER = (
@@ -230,6 +238,53 @@ def tidy(results: pd.DataFrame) -> pd.DataFrame:
     """
     check_columns(results)
     return results.rename(columns=schema.PAPER_RENAME)
+
+
+#: Columns that carry the paper's PUE, by their raw and their :func:`tidy` names.
+_PUE_COLUMNS = ("energy", "co2", "energy_kwh", "co2_g")
+
+
+def without_pue(results: pd.DataFrame, *, pue: float = PAPER_PUE) -> pd.DataFrame:
+    """The paper's table with its data-centre overhead divided out: the IT equipment's
+    energy (and the CO2 of that energy), comparable with the kit's meter at ``pue=1.0``.
+
+    carbontracker multiplied every energy it reported by a PUE of :data:`PAPER_PUE`, and
+    the published ``co2`` is that energy times the grid's intensity, so both are divided
+    by ``pue``. Works on the raw table and on :func:`tidy` / :func:`paper_pepr` output
+    (``energy``/``energy_kwh``, ``co2``/``co2_g``); other columns are kept as they are.
+    PePR scores computed afterwards are the same (min-max normalisation cancels a common
+    factor); already computed ``pepr_*`` and ``*_norm`` columns stay valid. Apply it once:
+    the result's ``attrs["pue"]`` is 1.0, and a table marked so is refused.
+
+    Args:
+        results: the paper's table (or a copy of it).
+        pue: the factor to divide by (> 0); the paper's by default.
+
+    Returns:
+        A copy with the energy and CO2 columns divided by ``pue``.
+
+    Raises:
+        ValueError: ``pue`` is not a positive number, the table has no energy column,
+            or its PUE was divided out already.
+
+    Example:
+        >>> raw = make_example_results(n_models=2, experiments=("derma_pt",))
+        >>> it = without_pue(raw)
+        >>> bool(np.allclose(it["energy"] * PAPER_PUE, raw["energy"])), it.attrs["pue"]
+        (True, 1.0)
+    """
+    pue = check_number("pue", pue, low=0, strict=True, hint=f"(the paper's is {PAPER_PUE})")
+    if results.attrs.get("pue") == 1.0:
+        raise ValueError("this table's PUE was divided out already (attrs['pue'] == 1.0); "
+                         "pass the table as loaded.")
+    columns = [c for c in _PUE_COLUMNS if c in results.columns]
+    if not any(c in columns for c in ("energy", "energy_kwh")):
+        raise ValueError("the table has no 'energy' or 'energy_kwh' column; pass the "
+                         "paper's table (load_results, tidy or paper_pepr).")
+    table = results.copy()
+    table[columns] = table[columns].astype(float) / pue
+    table.attrs["pue"] = 1.0
+    return table
 
 
 def paper_pepr(results: pd.DataFrame) -> pd.DataFrame:

@@ -37,6 +37,15 @@ IMAGENET_FILE = "results-imagenet.csv"
 IMAGENET_COLUMNS = ("model", "img_size", "top1", "top5")
 #: Model size the paper splits small from large at: the median over its 131 models.
 PAPER_MEDIAN_PARAMS = 24.6e6
+#: Power usage effectiveness (data-centre overhead) already in the published ``energy``
+#: and ``co2``: carbontracker multiplies every consumption it reports by a fixed PUE.
+#: The authors' repository pins no carbontracker version; every release from 1.1.7
+#: (December 2022) to 1.2.5 (November 2023), the newest when the paper's code was
+#: published (March 2024), uses 1.55, the Uptime Institute's 2022 average (1.1.6 and
+#: older used 1.59, 2.0.0 and newer 1.58). Divide it out with
+#: :func:`peprkit.paper.without_pue` before comparing absolute kWh or grams with the kit's
+#: meter, whose ``pue`` is 1.0 unless you set one; PePR scores do not change.
+PAPER_PUE = 1.55
 
 
 class PublishedTable(NamedTuple):

@@ -56,7 +56,7 @@ from peprkit._util import optional_import, progress_bar
 from peprkit._validation import check_choice, check_number
 from peprkit.metric import majority_accuracy
 from peprkit.schema import HISTORY_COLUMNS, SUMMARY_COLUMNS
-from peprkit.train import _checkpoint, _loop, _record, _threads
+from peprkit.train import _checkpoint, _forecast, _loop, _record, _threads
 from peprkit.train._checkpoint import BEST, CHECKPOINT, run_folder
 from peprkit.train._early_stop import PeprStop
 from peprkit.train._loop import OPTIMIZERS, Scores
@@ -124,7 +124,8 @@ class Run:
             epoch run, ``epochs_run`` and ``pepr_best_epoch``.
         model: the trained ``torch.nn.Module`` (with the PePR-best weights after
             ``early_stop="pepr"``).
-        status: ``"completed"``, ``"early-stopped"`` or ``"interrupted"``.
+        status: ``"completed"``, ``"early-stopped"``, ``"interrupted"`` or
+            ``"over_budget"`` (stopped by ``max_energy_kwh`` / ``max_time_s``).
         pepr_best_epoch: with ``early_stop="pepr"``, the epoch of ``P_ePRc*``.
         run_dir: the checkpoint folder, if any.
         conditions: what besides the settings can change the numbers: the recipe
@@ -340,7 +341,7 @@ def _resume(setup: _Setup, folder: Path | None, stopper: PeprStop | None
 
 def _epochs(setup: _Setup, history: list[dict], *, epochs: int, batch_size: int, seed: int,
             meter: EnergyMeter | None, memory, stopper: PeprStop | None, folder: Path | None,
-            quiet: bool) -> str:
+            quiet: bool, watch: _forecast.Watch) -> str:
     """Train the missing epochs, one meter lap and one history row each; the run's status."""
     torch = optional_import("torch", extra="train")
     data, name = setup.data, setup.name
@@ -353,16 +354,20 @@ def _epochs(setup: _Setup, history: list[dict], *, epochs: int, batch_size: int,
                                 recipe["decay_per_epoch"])
              if recipe["schedule"] == "warmup-decay" else None)
     status = "completed"
+    # one progress line per run: the batches of every epoch left, the last epoch's scores
+    bar = progress_bar(total=max(0, epochs - len(history)) * n_batches, desc=name,
+                       disable=quiet, leave=True, unit="batch")
     try:
         for epoch in range(len(history) + 1, epochs + 1):
+            if watch.over_budget(history, folder):  # the next epoch would pass a limit
+                status = _forecast.OVER_BUDGET
+                break
             generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
-            with progress_bar(total=n_batches, desc=f"{name} epoch {epoch}/{epochs}", disable=quiet,
-                      leave=False) as bar:
-                trained = _loop.train_epoch(
-                    setup.model, data, setup.batches, setup.opt, setup.scaler, setup.loss_fn,
-                    batch_size=batch_size, amp=setup.amp, generator=generator, bar=bar,
-                    lr_at=lr_at, step0=(epoch - 1) * n_batches,
-                    augment_images=recipe["augment"])
+            bar.set_description(f"{name} epoch {epoch}/{epochs}", refresh=False)
+            trained = _loop.train_epoch(
+                setup.model, data, setup.batches, setup.opt, setup.scaler, setup.loss_fn,
+                batch_size=batch_size, amp=setup.amp, generator=generator, bar=bar,
+                lr_at=lr_at, step0=(epoch - 1) * n_batches, augment_images=recipe["augment"])
             val, test = (_loop.evaluate_split(setup.model, split, setup.batches, data.task,
                                               batch_size=eval_bs, amp=setup.amp)
                          for split in (data.val, data.test))
@@ -380,19 +385,21 @@ def _epochs(setup: _Setup, history: list[dict], *, epochs: int, batch_size: int,
                 _checkpoint.save(folder, setup.model, setup.opt, setup.scaler, history,
                                  setup.config, status, setup.conditions)
             if not quiet:
-                last = history[-1]
-                bar.write(f"{name} epoch {epoch}/{epochs}: loss {trained.loss:.3f}, train "
-                          f"{trained.acc:.3f}, val {val.acc:.3f}, test {test.acc:.3f} "
-                          f"(majority {majority:.3f}), {last['time_s']:.1f} s, "
-                          f"{last['energy_kwh']:.3g} kWh")
+                kwh = history[-1]["energy_kwh"]
+                bar.set_postfix_str(f"loss {trained.loss:.3f}, val {val.acc:.3f}, test "
+                                    f"{test.acc:.3f} (majority {majority:.3f})"
+                                    + (f", {kwh:.3g} kWh" if kwh == kwh else ""))
+                watch.after_epoch(history, bar.write)  # the whole run's forecast, once
             if stop:
                 break
     except KeyboardInterrupt:
         status = "interrupted"
         if not quiet:
-            print(f"Interrupted: keeping {len(history)} finished epoch(s)"
-                  + (f"; rerun with the same run_dir={str(folder)!r} to resume."
-                     if folder else "."))
+            bar.write(f"Interrupted: keeping {len(history)} finished epoch(s)"
+                      + (f"; rerun with the same run_dir={str(folder)!r} to resume."
+                         if folder else "."))
+    finally:
+        bar.close()
     return status
 
 
@@ -430,6 +437,8 @@ def finetune(
     budget_kwh: float | None = None,
     threads: int | None = None,
     quiet: bool = False,
+    max_energy_kwh: float | None = None,
+    max_time_s: float | None = None,
 ) -> Run:
     """Fine-tune ``model`` on ``data`` and record every epoch (the paper's protocol by default).
 
@@ -461,6 +470,12 @@ def finetune(
             weights of the best epoch: the summary reports that epoch's accuracies
             (``pepr_best_epoch``) and the energy of all ``epochs_run``.
         patience, budget_kwh: options of ``early_stop="pepr"``.
+        max_energy_kwh, max_time_s: spend limits of the run (None: none; counted with the
+            epochs already in ``run_dir``): before each epoch after the first, a run whose
+            next epoch (forecast at its mean epoch so far) would pass one stops with status
+            ``"over_budget"`` and an ``OverBudgetWarning``; rerun with a higher limit to
+            resume (:mod:`peprkit.train._forecast`). After epoch 1 the whole run's forecast
+            is printed and kept in the summary (``forecast_*`` columns).
         threads: torch CPU threads; None: the cores this process may run on (fixed by
             the machine, not by its momentary load, so a seed repeats).
         quiet: no progress bars or epoch lines.
@@ -494,6 +509,7 @@ def finetune(
 
     _check_options(epochs, batch_size, amp, early_stop, patience, budget_kwh,
                    meter, run_dir, run_root)
+    limits = _forecast.check_limits(max_energy_kwh, max_time_s, meter)
     chosen = recipe_for(model, pretrained, recipe, lr, optimizer)
     if not isinstance(data, Data):
         data = load_medmnist(str(data))
@@ -513,7 +529,8 @@ def finetune(
         with _running(energy_meter):
             status = _epochs(setup, history, epochs=epochs, batch_size=batch_size, seed=seed,
                              meter=energy_meter, memory=memory, stopper=stopper,
-                             folder=folder, quiet=quiet)
+                             folder=folder, quiet=quiet,
+                             watch=_forecast.Watch(setup.name, epochs, limits, quiet))
     return _finish(setup, history, status or "completed", stopper, folder)
 
 
@@ -547,7 +564,7 @@ def _finish(setup: _Setup, history: list[dict], status: str, stopper: PeprStop |
     setup.meta.update(status=status, pepr_best_epoch=best)
     frame = pd.DataFrame(history)
     summary = _record.summary(frame, setup.meta, best)
-    if status != "interrupted" and len(frame):
+    if status not in ("interrupted", _forecast.OVER_BUDGET) and len(frame):
         _warn_if_chance(setup.name, summary)
     return Run(history=frame, summary=summary, model=setup.model, status=status,
                pepr_best_epoch=best, run_dir=folder, conditions=dict(setup.conditions))

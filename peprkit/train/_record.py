@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from peprkit.meter._readers import process_cpu_seconds
 from peprkit.schema import SUMMARY_COLUMNS
+from peprkit.train._forecast import run_forecast
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,7 +99,9 @@ def summary(history: pd.DataFrame, meta: dict[str, Any], best_epoch: int | None
     """The run's row: settings, the kept epoch's accuracies, the resources actually spent.
 
     The kept epoch is ``best_epoch`` (early stopping restored its weights) or the last one;
-    time, CPU time, energy and CO2 are the totals over every epoch run, memory the peak.
+    time, CPU time, energy and CO2 are the totals over every epoch run, memory the peak;
+    ``forecast_*`` the whole run's forecast made after epoch 1
+    (:func:`peprkit.train._forecast.run_forecast`).
     """
     import pandas as pd
 
@@ -113,4 +116,5 @@ def summary(history: pd.DataFrame, meta: dict[str, Any], best_epoch: int | None
     for col in ("energy_kwh", "co2_g", "train_cpu_s", "memory_source", "gpu_source",
                 "cpu_source", "ram_source"):
         row[col] = last[col]
+    row.update(run_forecast(history, int(meta["epochs"])))  # scaled from epoch 1, labelled
     return pd.DataFrame([{col: row.get(col) for col in SUMMARY_COLUMNS}])

@@ -84,12 +84,18 @@ def child_environment(env: dict[str, str], threads: int | None) -> dict[str, str
 def prefer_passive_wait() -> None:
     """Ask OpenMP for passive waiting if torch is not imported yet (else nothing changes).
 
-    A value the user set is kept. Called when :mod:`peprkit.train` is imported.
+    A value the user set is kept. Called when :mod:`peprkit.train` is imported; ``import
+    peprkit`` asks for the same before anything can load torch (a notebook often loads it
+    through :mod:`peprkit.data` first), and the record then says what OpenMP read.
     """
     global _seen_at_import
     if "torch" in sys.modules:
         if _seen_at_import is None:
-            _seen_at_import = f"{os.environ.get(WAIT_ENV, 'default')}:torch-imported-first"
+            import peprkit  # it asks for the policy on import, before torch can load
+
+            early = peprkit._WAIT_POLICY_BEFORE_TORCH
+            _seen_at_import = (early if early is not None else
+                               f"{os.environ.get(WAIT_ENV, 'default')}:torch-imported-first")
         return
     os.environ.setdefault(WAIT_ENV, PASSIVE)
 

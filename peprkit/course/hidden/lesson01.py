@@ -1,10 +1,7 @@
 """Hidden tests and grading hooks of lesson 01 (PePR from first principles).
 
-Teacher code, used by ``peprkit grade`` and by the master's ``# HIDDEN`` test cells;
-learners never need it (their self-checks are :mod:`peprkit.checks.lesson01`).
-``GRADED_LESSON`` names the master the hooks belong to, ``CONTEXT`` the names the
-grader rebuilds itself (:func:`grading_context`) instead of reading them from the
-notebook, and each ``hidden_qK`` draws its inputs at grading time.
+The hooks and hidden tests :mod:`peprkit.course.hidden` describes; the learner's
+self-checks are :mod:`peprkit.checks.lesson01`.
 """
 
 from __future__ import annotations
@@ -76,22 +73,26 @@ def hidden_q1(normalize_by_hand: Any, *, rng: np.random.Generator | None = None)
     for _ in range(4):
         n = int(rng.integers(3, 10))
         case = (10.0 ** rng.uniform(-4, 3)) * rng.uniform(0.1, 10.0, size=n)
-        out = np.asarray(result_of(normalize_by_hand, "normalize_by_hand", case.tolist()),
+        out = np.asarray(result_of(normalize_by_hand, "normalize_by_hand", case.tolist(),
+                                   slips=checks.SLIPS["q1"]),
                          dtype=float)
         if out.shape != (n,) or not same(out, normalize(case)):
             raise CheckFailed("normalize_by_hand is wrong on other resource values.")
 
 
 def hidden_q2(pepr_by_hand: Any, *, rng: np.random.Generator | None = None) -> None:
-    """Hidden test of exercise 2: random performances and resources (also R > 1); the
-    kit's own ``pepr`` is refused (the exercise says by hand).
+    """Hidden test of exercise 2: random performances and resources (also R = 0, the
+    cheapest model, and R > 1); the kit's own ``pepr`` is refused (the exercise says by
+    hand).
 
     >>> hidden_q2(lambda p, r: p / (1 + r))
     """
     rng = _inputs.draws("01", "q2", rng)
     pepr_by_hand = _inputs.by_hand(pepr_by_hand, checks.BY_HAND["q2"])
-    for p, r in zip(rng.uniform(0, 1, 5), rng.uniform(0, 3, 5), strict=True):
-        got = number(result_of(pepr_by_hand, "pepr_by_hand", float(p), float(r)), "pepr_by_hand")
+    resources = [0.0, *rng.uniform(0, 3, 4)]
+    for p, r in zip(rng.uniform(0, 1, 5), resources, strict=True):
+        got = number(result_of(pepr_by_hand, "pepr_by_hand", float(p), float(r),
+                               slips=checks.SLIPS["q2"]), "pepr_by_hand")
         if not close(got, pepr(float(p), float(r))):
             raise CheckFailed("pepr_by_hand is wrong on other inputs.")
 

@@ -1,10 +1,7 @@
 """Hidden tests and grading hooks of lesson 05 (the model zoo, choosing a model).
 
-Teacher code, used by ``peprkit grade`` and by the master's ``# HIDDEN`` test cells;
-learners never need it (their self-checks are :mod:`peprkit.checks.lesson05`).
-``GRADED_LESSON`` names the master the hooks belong to, ``CONTEXT`` the names the
-grader rebuilds itself (:func:`grading_context`) instead of reading them from the
-notebook, and each ``hidden_qK`` draws its inputs at grading time.
+The hooks and hidden tests :mod:`peprkit.course.hidden` describes; the learner's
+self-checks are :mod:`peprkit.checks.lesson05`.
 """
 
 from __future__ import annotations
@@ -108,7 +105,7 @@ def _sweep(rng: np.random.Generator, margins: dict[str, list[float]], *,
         "status": "completed", "pepr_best_epoch": np.nan,
         "weights": [f"timm/{m}" for m in model], "task": "binary-class", "threads": 2,
         "lr": 5e-4, "batch_size": 32, "optimizer": "adam", "hardware": "cpu",
-        "torch_version": "2.5.1"})[list(SUMMARY_COLUMNS)]
+        "torch_version": "2.5.1"}).reindex(columns=list(SUMMARY_COLUMNS))
     return table.iloc[rng.permutation(len(table))].reset_index(drop=True)
 
 
@@ -168,52 +165,108 @@ def hidden_q1(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
                               "value copied from the notebook's output.") from None
 
 
-def _winners(scored: pd.DataFrame) -> dict[str, frozenset[str]]:
-    return {k: frozenset(checks.best_models(scored, k)) for k in RESOURCES}
+def _winners(results: pd.DataFrame) -> dict[str, frozenset[str]] | None:
+    """The right ``deploy`` of ``results`` (per variant, the models that are right), or
+    None when no run learned."""
+    right = checks.deploy_answers(results)
+    return None if right is None else {k: frozenset(v) for k, v in right.items()}
 
 
-def hidden_q2(rerun: Any, *, scored: pd.DataFrame | None = None,
+def _fits(answer: dict[str, frozenset[str]] | None,
+          right: dict[str, frozenset[str]] | None) -> bool:
+    """Whether some answer drawn from ``answer``'s right models (or None) is right for a
+    table whose right models are ``right``."""
+    if answer is None or right is None:
+        return answer is None and right is None
+    return all(answer[k] & right[k] for k in RESOURCES)
+
+
+def _q2_margins(rng: np.random.Generator, models: list[str], seeds: int, *,
+                nobody: bool) -> dict[str, list[float]]:
+    """Margins over the majority baseline: with ``nobody`` no run is more than one point
+    above it; else some models learned (2 to 25 points) and some sit at chance, never
+    near the one-point threshold."""
+    if nobody:
+        return {m: list(rng.uniform(-0.06, 0.006, seeds)) for m in models}
+    chance = set(rng.choice(models, size=int(rng.integers(1, len(models))), replace=False))
+    return {m: list(rng.uniform(-0.05, 0.006, seeds) if m in chance
+                    else rng.uniform(0.02, 0.25, seeds)) for m in models}
+
+
+def _q2_table(rng: np.random.Generator, case: str,
+              public: dict[str, frozenset[str]] | None, strict: bool) -> pd.DataFrame | None:
+    """A drawn sweep for exercise 2's ``case``, or None when the draw does not fit it:
+    ``"split"`` (choosing on the test split picks another model for some variant, and the
+    variants disagree), ``"chance"`` (the best PePR on validation over all runs is a run at
+    chance) or ``"nobody"`` (no run learned: the answer is None)."""
+    seeds = int(rng.integers(1, 3))
+    results = _sweep(rng, _q2_margins(rng, _zoo(rng, 3, 8), seeds, nobody=case == "nobody"),
+                     datasets=[str(rng.choice(list(_DATASETS)))],
+                     two_grids=bool(rng.integers(2)))
+    right = _winners(results)
+    if strict and public is not False and _fits(public, right):
+        return None  # the graded run's answer would fit this table too
+    if case == "nobody":
+        return results if right is None else None
+    if right is None:
+        return None
+    ok = checks.learned(results["test_acc"], results["majority_acc"])
+    sel = checks.selection(results)
+    if min(_top_gap(sel[ok][f"pepr_{k}"]) for k in RESOURCES) < 1e-4:
+        return None  # a near tie: more than one right answer
+    if case == "split":
+        on_test = checks.selection(results, "test_acc")[ok]
+        differ = [k for k in RESOURCES if not checks.best_models(on_test, k) & right[k]]
+        if not differ or (strict and len(set(right.values())) < 2):
+            return None
+    if case == "chance":
+        unfiltered = {k: frozenset(checks.best_models(sel, k)) for k in RESOURCES}
+        if all(unfiltered[k] & right[k] for k in RESOURCES):
+            return None
+    return results
+
+
+def hidden_q2(rerun: Any, *, results: pd.DataFrame | None = None,
+              scored: pd.DataFrame | None = None,
               rng: np.random.Generator | None = None) -> None:
-    """Hidden test of exercise 2: the answer cell, run again on scored sweep tables drawn
-    at grading time, each with one best model per variant and a choice that differs from
-    the one of ``scored`` (the graded run's table, when given).
+    """Hidden test of exercise 2: the answer cell, run again on sweep tables drawn at
+    grading time: one where choosing on the test split picks another model, one where the
+    best PePR on validation belongs to a run at chance, one where no run learned (the
+    answer is None), and one more; none where the answer of ``results`` (the graded run's
+    table, when given; ``scored`` holds the same columns) would also be right.
 
     >>> from peprkit.course.hidden import answer_cells
     >>> hidden_q2(answer_cells([
+    ...     "ok = sel[sel['test_acc'] - sel['majority_acc'] > 0.01]\\n"
+    ...     "deploy = {k: ok.loc[ok[f'pepr_{k}'].idxmax(), 'model'] for k in 'ecmt'} "
+    ...     "if len(ok) else None"]))
+    >>> hidden_q2(answer_cells([
     ...     "deploy = {k: scored.loc[scored[f'pepr_{k}'].idxmax(), 'model'] for k in 'ecmt'}"]))
-    >>> hidden_q2(answer_cells(["deploy = {k: 'resnet18' for k in 'ecmt'}"]))
     Traceback (most recent call last):
     ...
     peprkit.checks.CheckFailed: `deploy` is wrong on other sweep tables...
     """
     rng = _inputs.draws("05", "q2", rng)
-    public = _winners(scored) if scored is not None and len(scored) else None
-    for case in range(3):
+    graded = results if results is not None else scored
+    public = _winners(graded) if graded is not None and len(graded) else False
+    cases = ["split", "chance", "nobody", str(rng.choice(["split", "chance"]))]
+    rng.shuffle(cases)
+    for case in cases:
         for attempt in range(100_000):
-            seeds = int(rng.integers(1, 3))
-            results = _sweep(rng, _any_margins(rng, _zoo(rng, 3, 8), seeds),
-                             datasets=[str(rng.choice(list(_DATASETS)))],
-                             two_grids=bool(rng.integers(2)))
-            drawn = score(results)
-            if min(_top_gap(drawn[f"pepr_{k}"]) for k in RESOURCES) < 1e-4:
-                continue  # a tie: more than one right answer
-            winners = _winners(drawn)
-            if attempt < _TRIES and public is not None and all(
-                    winners[k] <= public[k] for k in RESOURCES):
-                continue  # the graded run's answer would fit this table too
-            if attempt < _TRIES and case == 0 and len(set(winners.values())) < 2:
-                continue  # one table where the variants disagree
-            accurate = set(drawn.loc[drawn["test_acc"] == drawn["test_acc"].max(), "model"])
-            if attempt < _TRIES and case == 1 and accurate & winners["e"]:
-                continue  # one table where the most accurate model is not the thriftiest
-            break
-        got = rerun(["deploy"], scored=drawn, results=results)["deploy"]
+            drawn = _q2_table(rng, case, public, strict=attempt < _TRIES)
+            if drawn is not None:
+                break
+        got = rerun(["deploy"], results=drawn, scored=score(drawn),
+                    sel=checks.selection(drawn),
+                    MAJORITY=float(drawn["majority_acc"].iloc[0]))["deploy"]
         try:
-            checks.q2(got, scored=drawn)
+            checks.q2(got, results=drawn)
         except CheckFailed:
-            raise CheckFailed("`deploy` is wrong on other sweep tables: take each variant's "
-                              "best model from `scored`, with no name copied from the "
-                              "notebook's output.") from None
+            raise CheckFailed("`deploy` is wrong on other sweep tables: among the runs that "
+                              "beat the majority baseline by more than one point, take each "
+                              "variant's best model on validation (`sel`), or None when no "
+                              "run did, with no name copied from the notebook's output."
+                              ) from None
 
 
 def _q3_margins(rng: np.random.Generator, models: list[str], seeds: int, *,

@@ -1,10 +1,7 @@
 """Hidden tests and grading hooks of lesson 06 (the paper's own results).
 
-Teacher code, used by ``peprkit grade`` and by the master's ``# HIDDEN`` test cells;
-learners never need it (their self-checks are :mod:`peprkit.checks.lesson06`).
-``GRADED_LESSON`` names the master the hooks belong to, ``CONTEXT`` the names the
-grader rebuilds itself (:func:`grading_context`) instead of reading them from the
-notebook, and each ``hidden_qK`` draws its inputs at grading time.
+The hooks and hidden tests :mod:`peprkit.course.hidden` describes; the learner's
+self-checks are :mod:`peprkit.checks.lesson06`.
 """
 
 from __future__ import annotations

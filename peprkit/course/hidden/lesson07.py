@@ -1,10 +1,7 @@
 """Hidden tests and grading hooks of lesson 07 (capstone: a model within a budget).
 
-Teacher code, used by ``peprkit grade`` and by the master's ``# HIDDEN`` test cells;
-learners never need it (their self-checks are :mod:`peprkit.checks.lesson07`).
-``GRADED_LESSON`` names the master the hooks belong to, ``CONTEXT`` the names the
-grader rebuilds itself (:func:`grading_context`) instead of reading them from the
-notebook, and each ``hidden_qK`` draws its inputs at grading time.
+The hooks and hidden tests :mod:`peprkit.course.hidden` describes; the learner's
+self-checks are :mod:`peprkit.checks.lesson07`.
 """
 
 from __future__ import annotations
@@ -18,7 +15,6 @@ import pandas as pd
 from peprkit.checks import lesson07 as checks
 from peprkit.checks._common import CheckFailed, close, number
 from peprkit.course.hidden import _inputs
-from peprkit.metric import pareto_front
 
 #: The master these hooks belong to.
 GRADED_LESSON = "07_capstone"
@@ -131,10 +127,11 @@ _CANDIDATES = ("mobilenetv3_small_050", "lcnet_050", "mobilenetv3_small_100", "r
 
 
 
-def _draw_results(rng: np.random.Generator) -> pd.DataFrame:
+def _draw_results(rng: np.random.Generator, *, nobody: bool = False) -> pd.DataFrame:
     """A sweep's kept runs shaped like the lesson's ``results`` (the columns of
     ``results.csv``; 3 to 8 candidates, some run twice, energy and memory on a random
-    machine's scale)."""
+    machine's scale; validation and test accuracy a few points apart). With ``nobody``,
+    no run is more than one point above the majority baseline."""
     from peprkit.schema import SUMMARY_COLUMNS
 
     n = int(rng.integers(3, 9))
@@ -145,13 +142,13 @@ def _draw_results(rng: np.random.Generator) -> pd.DataFrame:
     params = {m: int(10 ** rng.uniform(5.7, 7.5)) for m in models}
     energy = 10.0 ** rng.uniform(-6, -1) * rng.lognormal(0, 0.8, k)
     time_s = energy * rng.uniform(2e5, 2e6)
-    acc = np.clip(majority + rng.uniform(-0.05, 0.25, k), 0.0, 0.999)
+    acc = np.clip(majority + rng.uniform(-0.05, 0.006 if nobody else 0.25, k), 0.0, 0.999)
     columns = {
         "model": runs, "dataset": "breastmnist", "size": 28, "input_size": 28,
         "pretrained": False, "fraction": 0.3,
         "seed": [runs[:i].count(m) for i, m in enumerate(runs)], "epochs": 1,
         "num_params": [params[m] for m in runs], "test_acc": acc,
-        "test_auc": rng.uniform(0.5, 0.95, k), "val_acc": np.clip(acc + rng.normal(0, .02, k),
+        "test_auc": rng.uniform(0.5, 0.95, k), "val_acc": np.clip(acc + rng.normal(0, .06, k),
                                                                   0, 1),
         "energy_kwh": energy, "co2_g": energy * 85.0,
         "memory_gb": 10.0 ** rng.uniform(-1.5, 1.1, k),
@@ -166,14 +163,15 @@ def _draw_results(rng: np.random.Generator) -> pd.DataFrame:
     return pd.DataFrame({c: columns[c] for c in SUMMARY_COLUMNS if c in columns})
 
 
-def _draw_clinic(rng: np.random.Generator, *, exact: bool = False) -> dict[str, Any]:
+def _draw_clinic(rng: np.random.Generator, *, exact: bool = False,
+                 nobody: bool = False) -> dict[str, Any]:
     """The inputs of the lesson's answer cells after a drawn sweep: ``results``,
     ``table`` (with exercise 1's columns), ``view``, budgets, intensity and ``fits``.
     ``exact``: the energy budget equals one model's energy (a ``<`` instead of ``<=``
-    then drops it)."""
+    then drops it); ``nobody``: no model learned anything."""
     from peprkit.metric import normalize
 
-    results = _draw_results(rng)
+    results = _draw_results(rng, nobody=nobody)
     base = checks.decision_table(results)
     energy = base["energy_kwh"].to_numpy(dtype=float)
     memory = base["memory_gb"].to_numpy(dtype=float)
@@ -187,7 +185,7 @@ def _draw_clinic(rng: np.random.Generator, *, exact: bool = False) -> dict[str, 
         memory_budget *= 1.01
     intensity = float(rng.uniform(20.0, 800.0))
     table = base.assign(co2_clinic_g=energy * intensity,
-                        pepr_e=base["test_acc"] / (1 + energy / budget))
+                        pepr_e=base["val_acc"] / (1 + energy / budget))
     fits = list(checks.within_budget(table, budget, memory_budget)["model"])
     grid = SimpleNamespace(country="the clinic's country", code="XX",
                            intensity_g_per_kwh=intensity, year=2023, source="drawn")
@@ -212,7 +210,7 @@ def hidden_q1(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
 
     >>> from peprkit.course.hidden import answer_cells
     >>> cell = '''co2_clinic_g = table["energy_kwh"] * INTENSITY
-    ... pepr_e = table["test_acc"] / (1 + table["energy_kwh"] / ENERGY_BUDGET_KWH)
+    ... pepr_e = table["val_acc"] / (1 + table["energy_kwh"] / ENERGY_BUDGET_KWH)
     ... table = table.assign(co2_clinic_g=co2_clinic_g, pepr_e=pepr_e)'''
     >>> hidden_q1(answer_cells([cell]), rng=np.random.default_rng(1))
     """
@@ -249,61 +247,98 @@ def hidden_q2(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
             raise CheckFailed("`fits` is wrong for another sweep and other budgets.")
 
 
-def _front(clinic: dict[str, Any]) -> set[str]:
-    """The models a right ``choice`` may name: the Pareto front within both budgets."""
-    feasible = checks.within_budget(clinic["table"], clinic["ENERGY_BUDGET_KWH"],
-                              clinic["MEMORY_BUDGET_GB"])
-    front = pareto_front(feasible["test_acc"].to_numpy(dtype=float),
-                         feasible["energy_kwh"].to_numpy(dtype=float))
-    return set(feasible["model"][np.asarray(front, dtype=bool)])
+def _pool(clinic: dict[str, Any]) -> pd.DataFrame:
+    """The models a choice is made from: within both budgets, and learned something."""
+    return checks.candidates(clinic["table"], clinic["ENERGY_BUDGET_KWH"],
+                             clinic["MEMORY_BUDGET_GB"])
+
+
+def _front(clinic: dict[str, Any]) -> set[str | None]:
+    """The answers a right ``choice`` may give: the Pareto front (validation accuracy
+    against energy) of the models within both budgets that learned something, or
+    ``{None}`` when there is none."""
+    return checks.front_models(_pool(clinic)) or {None}
+
+
+def _pepr_pick(pool: pd.DataFrame, performance: str, budget_kwh: float) -> str | None:
+    """The model of ``pool`` with the highest PePR-E against the budget on
+    ``performance`` (None if empty)."""
+    if pool.empty:
+        return None
+    score = pool[performance] / (1 + pool["energy_kwh"] / budget_kwh)
+    return str(pool.loc[score.idxmax(), "model"])
+
+
+def _q3_case(clinic: dict[str, Any], case: str) -> bool:
+    """Whether a drawn clinic shows exercise 3's ``case``: ``"split"`` (the best PePR-E on
+    test accuracy is off the validation front), ``"chance"`` (the best PePR-E on validation
+    among all models within budget is a model at chance) or ``"nobody"`` (models fit the
+    budgets but none learned: the answer is None)."""
+    right, budget = _front(clinic), clinic["ENERGY_BUDGET_KWH"]
+    feasible = checks.within_budget(clinic["table"], budget, clinic["MEMORY_BUDGET_GB"])
+    if case == "nobody":
+        return right == {None} and not feasible.empty
+    if right == {None}:
+        return False
+    if case == "split":
+        return _pepr_pick(_pool(clinic), "test_acc", budget) not in right
+    return _pepr_pick(feasible, "val_acc", budget) not in right
 
 
 def hidden_q3(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
-    """Hidden test of exercise 3: the answer cell run again on other sweeps and budgets
-    (every one with at least one model within budget, and no model right for all).
+    """Hidden test of exercise 3: the answer cell run again on other sweeps and budgets:
+    one where choosing on test accuracy picks a model off the validation front, one where
+    the best model on validation is at chance, one where models fit but none learned (the
+    answer is None), and one more; no answer is right for all of them.
 
     >>> from peprkit.course.hidden import answer_cells
     >>> cell = '''ok = view[view.energy_kwh.le(ENERGY_BUDGET_KWH)
-    ...             & view.memory_gb.le(MEMORY_BUDGET_GB)]
-    ... choice = ok.loc[ok.test_acc.idxmax(), "model"]'''
+    ...             & view.memory_gb.le(MEMORY_BUDGET_GB)
+    ...             & (view.test_acc - view.majority_acc > 0.01)]
+    ... choice = ok.loc[ok.val_acc.idxmax(), "model"] if len(ok) else None'''
     >>> hidden_q3(answer_cells([cell]), rng=np.random.default_rng(1))
     """
     rng = _inputs.draws("07", "q3", rng)
+    wanted = ["split", "chance", "nobody", str(rng.choice(["split", "chance"]))]
     cases: list[dict[str, Any]] = []
-    for _ in range(100):
-        clinic = _draw_clinic(rng)
-        right = _front(clinic)
-        if not right:
-            continue
-        if len(cases) == 3 and set.intersection(right, *(_front(c) for c in cases)):
-            continue  # no single name may be right on every case
-        cases.append(clinic)
-        if len(cases) == 4:
+    for case in wanted:
+        for attempt in range(2000):
+            clinic = _draw_clinic(rng, nobody=case == "nobody")
+            if not _q3_case(clinic, case) and attempt < 1999:
+                continue
+            if len(cases) == 3 and attempt < 1999 and set.intersection(
+                    _front(clinic), *(_front(c) for c in cases)):
+                continue  # no single answer may be right on every case
+            cases.append(clinic)
             break
     for clinic in cases:
         choice = rerun(["choice"], **clinic)["choice"]
-        if not isinstance(choice, str) or choice not in _front(clinic):
-            raise CheckFailed("`choice` is not a model on the front within budget for another "
-                              "sweep and other budgets.")
+        if not (choice is None or isinstance(choice, str)) or choice not in _front(clinic):
+            raise CheckFailed("`choice` is not a model on the validation front of the models "
+                              "within budget that learned something (or None when there is "
+                              "none) for another sweep and other budgets.")
 
 
 def hidden_q4(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
     """Hidden test of exercise 4: the answer cell run again with other choices, sweeps and
-    grids.
+    grids (once with no model to choose: ``choice`` None, 0 kg).
 
     >>> from peprkit.course.hidden import answer_cells
-    >>> cell = '''e = float(table.set_index("model").loc[choice, "energy_kwh"])
+    >>> cell = '''e = float(table.set_index("model").loc[choice, "energy_kwh"]) if choice else 0.0
     ... yearly_co2_kg = 12 * e * INTENSITY / 1000'''
     >>> hidden_q4(answer_cells([cell]), rng=np.random.default_rng(1))
     """
     rng = _inputs.draws("07", "q4", rng)
-    done = 0
-    for _ in range(100):
-        clinic = _draw_clinic(rng)
-        if not clinic["fits"]:
+    done, nothing = 0, False
+    for attempt in range(200):
+        clinic = _draw_clinic(rng, nobody=not nothing and attempt % 4 == 3)
+        pool = list(_pool(clinic)["model"].astype(str))
+        if not pool and nothing:
             continue
-        choice = str(rng.choice(clinic["fits"]))
-        energy = float(clinic["table"].set_index("model").loc[choice, "energy_kwh"])
+        choice = str(rng.choice(pool)) if pool else None
+        nothing = nothing or choice is None
+        energy = (float(clinic["table"].set_index("model").loc[choice, "energy_kwh"])
+                  if choice else 0.0)
         expected = 12 * energy * clinic["INTENSITY"] / 1000
         got = rerun(["yearly_co2_kg"], **clinic, choice=choice)["yearly_co2_kg"]
         try:
@@ -313,5 +348,5 @@ def hidden_q4(rerun: Any, *, rng: np.random.Generator | None = None) -> None:
         if not ok:
             raise CheckFailed("yearly_co2_kg is wrong for another choice, sweep and grid.")
         done += 1
-        if done == 3:
+        if done >= 4 and nothing:
             break
