@@ -22,7 +22,9 @@ to ``<out stem>_forecast.csv``. ``max_energy_kwh`` / ``max_time_s`` limit the wh
 spend: a run whose forecast would pass a limit is not started, and a started run gets what
 is left as its own limit (it stops with status ``"over_budget"`` before an epoch that
 would pass it); the sweep then stops with an ``OverBudgetWarning`` saying why, and a later
-call with a higher limit resumes it.
+call with a higher limit resumes it. Each warning text the runs raise is shown once per
+sweep, and the runs that did not beat the majority baseline are named in one
+``ChanceLevelWarning`` when the sweep ends.
 """
 
 from __future__ import annotations
