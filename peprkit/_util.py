@@ -3,14 +3,17 @@ progress bars and byte counts for people."""
 
 from __future__ import annotations
 
+import csv
 import difflib
 import importlib
+import io
 import os
 import secrets
 import stat
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 
 def did_you_mean(value: str, options: Iterable[str], *, n: int = 3) -> str:
@@ -120,3 +123,46 @@ def human_bytes(n_bytes: float) -> str:
             digits = 2 if unit == "GB" else 1
             return f"{n_bytes / scale:.{digits}f} {unit}"
     return f"{int(n_bytes)} B"
+
+
+def _cell(value: Any) -> Any:
+    """An empty cell for None and NaN (as pandas writes them), else the value."""
+    return "" if value is None or (isinstance(value, float) and value != value) else value
+
+
+def append_csv_row(path: str | Path, row: dict[str, Any]) -> Path:
+    """Append ``row`` to the CSV at ``path``, creating it with a header when new.
+
+    Used by the sweep's ``results.csv`` and by ``peprkit meter --csv``. Columns already in
+    the file keep their order; new ones are added at the end (earlier
+    rows get empty cells). Readers see the old file or the new one, never half of it.
+    None and NaN are written as empty cells (read back as NaN by pandas).
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = append_csv_row(Path(tmp, "r.csv"), {"a": 1, "b": None})
+    ...     print(append_csv_row(Path(tmp, "r.csv"), {"a": 2, "c": "x"}).read_text(), end="")
+    a,b,c
+    1,,
+    2,,x
+
+    Raises:
+        ValueError: ``path`` exists but is not a CSV with a header row.
+    """
+    path = Path(path)
+    rows: list[dict[str, str]] = []
+    columns: list[str] = []
+    if path.exists():
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames and path.read_text(encoding="utf-8").strip():
+                raise ValueError(f"csv={str(path)!r} has no header row; give a new file name.")
+            columns = list(reader.fieldnames or [])
+            rows = list(reader)
+    columns += [c for c in row if c not in columns]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    writer.writerow({k: _cell(v) for k, v in row.items()})
+    return atomic_write(path, out.getvalue())

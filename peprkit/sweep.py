@@ -39,7 +39,7 @@ from typing import Any
 
 import pandas as pd
 
-from peprkit._util import atomic_write, optional_import, progress_bar
+from peprkit._util import append_csv_row, atomic_write, optional_import, progress_bar
 from peprkit._validation import check_shard
 
 
@@ -87,11 +87,10 @@ def read_results(out: str | os.PathLike) -> pd.DataFrame:
 
 
 def append_row(out: str | os.PathLike, row: pd.DataFrame) -> pd.DataFrame:
-    """Append ``row`` to the CSV ``out`` by rewriting the file atomically; returns the table."""
-    done = read_results(out)
-    table = row if done.empty else pd.concat([done, row], ignore_index=True)
-    atomic_write(out, table.to_csv(index=False))
-    return table
+    """Append the one-row frame ``row`` to the CSV ``out`` (atomically, see
+    :func:`peprkit._util.append_csv_row`); returns the whole table."""
+    append_csv_row(out, row.iloc[0].to_dict())
+    return read_results(out)
 
 
 def _run_dir(root: Path, job: dict[str, Any], dataset: str, size: int, epochs: int,

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from peprkit import cli
+from peprkit._util import append_csv_row as append_row
 from peprkit.meter import command
-from peprkit.meter._table import append_row
 from peprkit.meter.command import (
     INTERVAL_S,
     TOO_SHORT,

@@ -36,8 +36,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from peprkit._util import append_csv_row as append_row
 from peprkit.meter._readers import _psutil, is_available, process_cpu_seconds
-from peprkit.meter._table import append_row
 from peprkit.meter.energy import EnergyMeter
 from peprkit.meter.memory import RunMemory
 from peprkit.meter.reading import COMPONENT_KWH, J_PER_KWH, Reading

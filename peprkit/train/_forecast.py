@@ -26,6 +26,7 @@ overhead), so the second kind is rough; it improves as runs of each model are me
 from __future__ import annotations
 
 import math
+import statistics
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -254,11 +255,8 @@ def work_units(n_train: float, n_eval: float, epochs: float) -> float:
 
 
 def _median(values: list[float]) -> float:
-    values = sorted(v for v in values if v == v)
-    if not values:
-        return math.nan
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+    values = [v for v in values if v == v]
+    return statistics.median(values) if values else math.nan
 
 
 def sweep_forecast(jobs: list[dict[str, Any]], measured: list[dict[str, Any]]) -> list[dict]:
